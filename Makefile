@@ -1,0 +1,124 @@
+# jupyterlab-bigmaac: `make lab` sets everything up and starts JupyterLab;
+# `make test` sets up whatever is missing and runs every test layer.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+JLPM := $(BIN)/jlpm
+STAMPS := .make
+BUNDLE := python/jupyterlab_bigmaac/_bundled
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
+
+TS_SOURCES := $(shell find src -name '*.ts' -o -name '*.tsx' 2>/dev/null)
+ADDON_SOURCES := $(wildcard native/addon/*.cc native/addon/*.gyp native/include/*.h native/src/*.c native/src/*.h) scripts/build-addon.mjs
+LAB_SOURCES := $(TS_SOURCES) $(wildcard style/* schema/*) package.json tsconfig.json
+
+.PHONY: help setup lab test test-c test-ts test-py test-ui native addon agent labextension \
+        python-env js-env ui-env chromium bench clean distclean
+
+help:
+	@echo "make lab    set up everything and start JupyterLab with BigMaac"
+	@echo "make test   set up whatever is missing and run every test layer"
+	@echo "make setup  only set up (.venv, dependencies, native library, addon, agent, extension)"
+
+# ---------------------------------------------------------------- set-up
+setup: python-env js-env native addon agent labextension
+
+python-env: $(STAMPS)/python
+$(STAMPS)/python: pyproject.toml
+	$(call say,Creating $(VENV) and installing Python dependencies)
+	@mkdir -p $(STAMPS)
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@touch $@
+
+js-env: $(STAMPS)/js
+$(STAMPS)/js: package.json $(STAMPS)/python $(wildcard yarn.lock)
+	$(call say,Installing JavaScript dependencies with jlpm)
+	$(JLPM) install
+	@touch $@
+
+native:
+	$(call say,Building the native library)
+	@$(MAKE) --no-print-directory -C native
+	@mkdir -p $(BUNDLE)
+	@cp -p native/build/libbigmaac.so $(BUNDLE)/libbigmaac.so
+
+addon: $(BUNDLE)/bigmaac.node
+$(BUNDLE)/bigmaac.node: $(ADDON_SOURCES) $(STAMPS)/js
+	$(call say,Building the Node addon)
+	$(JLPM) build:addon
+	@mkdir -p $(BUNDLE)
+	@cp -p native/build/bigmaac.node $@
+
+agent: $(BUNDLE)/bigmaac.js
+$(BUNDLE)/bigmaac.js: $(TS_SOURCES) scripts/build-agent.mjs tsconfig.agent.json $(STAMPS)/js
+	$(call say,Bundling the agent and CLI)
+	$(JLPM) typecheck:agent
+	$(JLPM) build:agent
+
+labextension: $(STAMPS)/labextension
+$(STAMPS)/labextension: $(LAB_SOURCES) $(STAMPS)/js
+	$(call say,Building the JupyterLab extension)
+	$(JLPM) build
+	@rm -f python/jupyterlab_bigmaac/labextension/install.json
+	$(BIN)/jupyter labextension develop --overwrite . >/dev/null
+	@touch $@
+
+chromium:
+	@command -v chromium >/dev/null || { \
+	  printf '\033[1m==> Installing Debian'"'"'s chromium\033[0m\n'; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+ui-env: $(STAMPS)/ui
+$(STAMPS)/ui: ui-tests/package.json $(STAMPS)/js
+	$(call say,Installing the browser-test dependencies)
+	cd ui-tests && $(JLPM) install
+	@touch $@
+
+# ---------------------------------------------------------------- run
+lab: setup
+	$(call say,Starting JupyterLab with BigMaac on for new kernels)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(LAB_ARGS)
+
+# ---------------------------------------------------------------- tests
+# Every layer runs even when an earlier one fails; the exit status reports all.
+test: setup
+	@failed=""; \
+	for layer in test-c test-ts test-py test-ui; do \
+	  $(MAKE) --no-print-directory $$layer || failed="$$failed $$layer"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
+	echo "All test layers passed."
+
+test-c:
+	$(call say,C tests)
+	@$(MAKE) --no-print-directory -C native test
+
+test-ts: addon agent
+	$(call say,TypeScript tests (jest))
+	$(JLPM) jest --ci
+
+test-py: native addon agent
+	$(call say,Python tests (pytest))
+	$(BIN)/python -m pytest
+
+test-ui: setup chromium ui-env
+	$(call say,Browser tests (Galata in Debian's Chromium))
+	cd ui-tests && $(JLPM) playwright test
+
+bench: setup
+	$(call say,Benchmarks)
+	@$(MAKE) --no-print-directory -C bench
+
+# ---------------------------------------------------------------- clean
+clean:
+	@$(MAKE) --no-print-directory -C native clean
+	rm -rf lib $(BUNDLE) python/jupyterlab_bigmaac/labextension tsconfig.tsbuildinfo $(STAMPS)
+
+distclean: clean
+	rm -rf $(VENV) node_modules ui-tests/node_modules
