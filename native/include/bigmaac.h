@@ -1,0 +1,42 @@
+/* bigmaac.h: in-process API of libbigmaac.so.
+ *
+ * A program preloaded with the library finds these with dlsym(RTLD_DEFAULT, ...) (they
+ * are absent without the preload), or links against libbigmaac.so directly.
+ * Return codes are those of enum bigmaac_status in bigmaac_segment.h.
+ */
+#ifndef BIGMAAC_H
+#define BIGMAAC_H
+
+#include <stdint.h>
+
+#include "bigmaac_segment.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct bigmaac_pageout_result {
+    uint64_t bytes_total;     /* disk-backed bytes considered */
+    uint64_t bytes_written;   /* dirty bytes written back to the swap files */
+    uint64_t duration_ns;
+    uint64_t resident_before; /* page-cache residency of our swap files (see docs) */
+    uint64_t resident_after;
+};
+
+/* Write back every dirty disk-backed page, then drop the pages from RAM. Runs on the
+ * calling thread; safe while other threads allocate, free and write. Returns 0, or
+ * BIGMAAC_ERR_BUSY when another page-out (e.g. one requested from outside) is running. */
+BIGMAAC_API int bigmaac_pageout(struct bigmaac_pageout_result *result);
+
+/* 1 if p lies in the library's disk-backed address range, else 0. O(1). */
+BIGMAAC_API int bigmaac_owns(const void *p);
+
+/* Page-cache residency and dirty bytes of this process's live disk-backed regions.
+ * Costs a system call per swap file; never call it on a hot path. */
+BIGMAAC_API int bigmaac_resident(uint64_t *resident, uint64_t *dirty);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BIGMAAC_H */

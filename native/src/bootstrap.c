@@ -1,0 +1,117 @@
+/* bootstrap.c: finding the next allocator without recursing into ourselves.
+ *
+ * dlsym(RTLD_NEXT, ...) may itself call malloc or calloc (dlerror buffers). While the
+ * resolution runs, every request, from any thread, is served from a static buffer that
+ * is never reused; free() recognises its pointers and ignores them. Each block carries
+ * its size in a header so realloc and malloc_usable_size work on it.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BOOTSTRAP_SIZE (256 * 1024)
+#define HEADER 16
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+
+struct bm_next bm_next;
+int bm_ready;
+size_t bm_page_size = 4096;
+
+static int init_state = INIT_NONE;
+static bool config_loaded;
+static _Alignas(64) unsigned char buffer[BOOTSTRAP_SIZE];
+static size_t buffer_used;
+
+void *bm_bootstrap_alloc(size_t size, size_t align)
+{
+    if (align < HEADER)
+        align = HEADER;
+    if (size > BOOTSTRAP_SIZE || (align & (align - 1)))
+        goto fail;
+    size_t used = __atomic_load_n(&buffer_used, __ATOMIC_RELAXED);
+    for (;;) {
+        size_t start = (used + HEADER + align - 1) & ~(align - 1);
+        size_t end = start + ((size + HEADER - 1) & ~(size_t)(HEADER - 1));
+        if (end > BOOTSTRAP_SIZE)
+            goto fail;
+        if (__atomic_compare_exchange_n(&buffer_used, &used, end, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            memcpy(buffer + start - HEADER, &size, sizeof size);
+            return buffer + start; /* static storage: already zero */
+        }
+    }
+fail:
+    errno = ENOMEM;
+    return NULL;
+}
+
+bool bm_bootstrap_owns(const void *p)
+{
+    return (const unsigned char *)p >= buffer && (const unsigned char *)p < buffer + BOOTSTRAP_SIZE;
+}
+
+size_t bm_bootstrap_size(const void *p)
+{
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - HEADER, sizeof size);
+    return size;
+}
+
+static void *next(const char *name)
+{
+    return dlsym(RTLD_NEXT, name);
+}
+
+static void resolve(void)
+{
+    bm_next.malloc = next("malloc");
+    bm_next.calloc = next("calloc");
+    bm_next.realloc = next("realloc");
+    bm_next.free = next("free");
+    bm_next.posix_memalign = next("posix_memalign");
+    bm_next.aligned_alloc = next("aligned_alloc");
+    bm_next.memalign = next("memalign");
+    bm_next.valloc = next("valloc");
+    bm_next.pvalloc = next("pvalloc");
+    bm_next.malloc_usable_size = next("malloc_usable_size");
+}
+
+bool bm_init(void)
+{
+    int state = __atomic_load_n(&init_state, __ATOMIC_ACQUIRE);
+    if (state == INIT_DONE)
+        return true;
+    if (state == INIT_RUNNING ||
+        !__atomic_compare_exchange_n(&init_state, &state, INIT_RUNNING, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE;
+    int saved = errno;
+    resolve();
+    long page = sysconf(_SC_PAGESIZE);
+    if (page > 0)
+        bm_page_size = (size_t)page;
+    config_loaded = bm_config_load();
+    errno = saved;
+    if (!bm_next.malloc || !bm_next.free || !bm_next.calloc || !bm_next.realloc) {
+        /* No allocator after us: nothing sane to do but say so once. */
+        bm_warn("cannot find the next malloc with dlsym(RTLD_NEXT); is libc loaded?");
+    }
+    __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&bm_ready, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+/* Runs after libc is initialised. Requests made earlier (by other constructors or the
+ * dynamic loader) may have found no environment yet: read it now. */
+__attribute__((constructor)) static void on_load(void)
+{
+    bm_init();
+    if (!config_loaded)
+        config_loaded = bm_config_load();
+    bm_fork_register();
+    bm_segment_remove_previous_image();
+}

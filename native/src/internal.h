@@ -1,0 +1,225 @@
+/* internal.h: declarations shared by the files of libbigmaac.so.
+ *
+ * Concerns, one per file:
+ *   bootstrap.c  next allocator (dlsym RTLD_NEXT) and the static buffer used meanwhile
+ *   config.c     environment parsing
+ *   log.c        one-line diagnostics on stderr, without allocating
+ *   interpose.c  the exported malloc family: routes small requests to the next allocator
+ *   reserve.c    the reserved address range and placement of regions inside it
+ *   swapfile.c   the swap directory and the process's unlinked swap file
+ *   region.c     big regions: create, free, resize (fallocate + MAP_SHARED)
+ *   stats.c      counters updated with relaxed atomics on the big path
+ *   segment.c    the stats segment file and its seqlock publication
+ *   control.c    the control thread: publishes stats, serves page-out requests
+ *   pageout.c    write-back then drop, residency measurement
+ *   fork.c       pthread_atfork handlers
+ *   reader.c     reader API (independent of everything above)
+ */
+#ifndef BIGMAAC_INTERNAL_H
+#define BIGMAAC_INTERNAL_H
+
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bigmaac.h"
+#include "bigmaac_segment.h"
+
+#define BM_EXPORT __attribute__((visibility("default")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define BM_KIB ((size_t)1 << 10)
+#define BM_MIB ((size_t)1 << 20)
+#define BM_GIB ((size_t)1 << 30)
+#define BM_TIB ((size_t)1 << 40)
+
+/* ------------------------------------------------------------------ bootstrap.c */
+
+struct bm_next {
+    void *(*malloc)(size_t);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct bm_next bm_next;
+
+/* 0 until bm_init completed; read on every call (an acquire load, plain on x86). */
+extern int bm_ready;
+
+/* Resolve the next allocator and load the configuration. Returns false while the
+ * resolution is in progress (dlsym re-entering malloc): serve from the static buffer. */
+bool bm_init(void);
+void *bm_bootstrap_alloc(size_t size, size_t align);
+bool bm_bootstrap_owns(const void *p);
+size_t bm_bootstrap_size(const void *p);
+
+/* ------------------------------------------------------------------ config.c */
+
+enum bm_disk_full { BM_DISK_FULL_FAIL, BM_DISK_FULL_RAM };
+
+struct bm_config {
+    size_t min_big;          /* read on every allocation */
+    size_t min_fry;          /* 0 = fries off (issue 3) */
+    size_t reserve_size;     /* SIZE_BIGMAAC: address space reserved for big regions */
+    enum bm_disk_full on_disk_full;
+    int verbose;
+    char swap_dir[BIGMAAC_PATH_MAX];
+};
+extern struct bm_config bm_config;
+
+/* Parse the environment. Returns false if the environment is not available yet
+ * (too early in start-up): defaults stay in place and the constructor calls again. */
+bool bm_config_load(void);
+/* "123", "64K", "64M", "2G", "1T" (powers of 1024). False on garbage or overflow. */
+bool bm_parse_size(const char *text, size_t *out);
+
+/* ------------------------------------------------------------------ log.c */
+
+void bm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------------ reserve.c */
+
+enum bm_region_flags {
+    BM_REGION_INHERITED = 1u << 0, /* mapped from the parent's file before a fork */
+};
+
+struct bm_region {
+    uintptr_t addr;
+    size_t len;             /* mapped, page-rounded */
+    uint64_t created_ns;
+    uint32_t flags;
+    uint32_t reserved0;
+};
+
+struct bm_space {
+    uintptr_t base;         /* 0 until reserved */
+    size_t size;
+    struct bm_region *regions; /* sorted by addr; own anonymous mapping */
+    size_t count;
+    size_t capacity;
+};
+
+/* Guarded by bm_lock except base/size, written once and read with atomics. */
+extern struct bm_space bm_space;
+extern pthread_mutex_t bm_lock;
+extern size_t bm_page_size;
+
+bool bm_space_reserve(size_t want);
+static inline bool bm_space_owns(const void *p)
+{
+    uintptr_t base = __atomic_load_n(&bm_space.base, __ATOMIC_ACQUIRE);
+    return (uintptr_t)p - base < __atomic_load_n(&bm_space.size, __ATOMIC_RELAXED) && base;
+}
+/* Start of a free, aligned range of len bytes, or 0. Prefers ranges with as much room
+ * again after them, so the region can grow in place. */
+uintptr_t bm_space_find(size_t len, size_t align);
+struct bm_region *bm_space_insert(uintptr_t addr, size_t len);
+struct bm_region *bm_space_lookup(uintptr_t addr);
+void bm_space_remove(struct bm_region *region);
+size_t bm_space_room_after(const struct bm_region *region);
+/* Give a range back to the reservation: PROT_NONE, no memory, no file. */
+bool bm_space_unmap(uintptr_t addr, size_t len);
+static inline off_t bm_space_offset(uintptr_t addr) { return (off_t)(addr - bm_space.base); }
+
+/* ------------------------------------------------------------------ swapfile.c */
+
+struct bm_swap {
+    int fd;                 /* -1 until the first big allocation; O_CLOEXEC */
+    bool unusable;          /* the swap dir could not be used: warned once */
+    uint64_t fs_magic;
+    char fs_name[BIGMAAC_FSTYPE_MAX];
+    bool on_ram;
+};
+extern struct bm_swap bm_swap;
+
+/* Under bm_lock. Opens the process's unlinked swap file on first use. */
+bool bm_swap_ensure(void);
+
+/* ------------------------------------------------------------------ region.c */
+
+/* Fresh regions read as zeros; zero asks the same of a fall-back to RAM. */
+void *bm_big_alloc(size_t size, size_t align, bool zero);
+void bm_big_free(void *p);
+void *bm_big_realloc(void *p, size_t size);
+size_t bm_big_usable(const void *p);
+
+/* ------------------------------------------------------------------ stats.c */
+
+struct bm_counters {
+    uint64_t live_big_count;
+    uint64_t live_big_bytes;
+    uint64_t peak_bytes;
+    uint64_t allocs;
+    uint64_t frees;
+    uint64_t reallocs;
+    uint64_t disk_reserved;
+    uint64_t fallbacks;
+    uint64_t failures;
+    uint64_t pageouts;
+};
+extern struct bm_counters bm_counters;
+
+static inline void bm_count(uint64_t *counter, int64_t delta)
+{
+    __atomic_add_fetch(counter, (uint64_t)delta, __ATOMIC_RELAXED);
+}
+void bm_stats_live_changed(int64_t count_delta, int64_t bytes_delta);
+void bm_stats_copy(struct bigmaac_counters *out);
+void bm_stats_reset(void);
+uint64_t bm_now_ns(void);   /* CLOCK_REALTIME */
+
+/* ------------------------------------------------------------------ segment.c */
+
+/* Create this process's segment and control thread on first use. Not under bm_lock. */
+void bm_segment_ensure(void);
+/* The mapped segment of this process, or NULL. */
+struct bigmaac_segment *bm_segment_get(void);
+/* Control thread only: publish counters and the table under the seqlock. */
+void bm_segment_publish(void);
+/* Wake the control thread (after a change worth publishing). */
+void bm_segment_ring(void);
+void bm_segment_forget_after_fork(void);
+/* Control thread: recreate the file if someone removed it. */
+void bm_segment_restore_if_removed(void);
+/* At load: remove the segment an earlier image of this process left before exec(). */
+void bm_segment_remove_previous_image(void);
+
+/* ------------------------------------------------------------------ control.c */
+
+bool bm_control_start(void);
+void bm_control_forget_after_fork(void);
+
+/* ------------------------------------------------------------------ pageout.c */
+
+struct bm_pageout_job {
+    uint64_t *bytes_done;      /* progress words (in the control block, or local) */
+    uint64_t *bytes_total;
+    const uint64_t *cancel_word; /* stop when *cancel_word == cancel_value */
+    uint64_t cancel_value;
+};
+
+int bm_pageout_run(struct bm_pageout_job *job, struct bigmaac_pageout_result *result);
+int bm_resident(uint64_t *resident, uint64_t *dirty);
+void bm_pageout_forget_after_fork(void);
+
+/* ------------------------------------------------------------------ reader.c */
+
+/* Field 22 of /proc/PID/stat, 0 if the process is gone. */
+uint64_t bm_process_start_time(int32_t pid);
+
+/* ------------------------------------------------------------------ fork.c */
+
+void bm_fork_register(void);
+
+#endif /* BIGMAAC_INTERNAL_H */

@@ -1,0 +1,243 @@
+/* region.c: big regions, each a page-aligned MAP_SHARED window on the swap file.
+ *
+ * Life of a region, all under bm_lock:
+ *   create  find a gap, fallocate its file range (a full disk fails here, never as
+ *           SIGBUS later), map it MAP_SHARED|MAP_FIXED over the reservation;
+ *   free    punch the file range (dirty pages are dropped, never written back) and
+ *           put PROT_NONE back, so disk, RAM and address space all return;
+ *   resize  in place when the gap after it allows: extend the file range and map the
+ *           extension (the kernel merges it with the region), or punch the tail.
+ * A region inherited across fork() is the parent's data: never punched, moved on growth.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static size_t page_round(size_t size)
+{
+    return (size + bm_page_size - 1) & ~(bm_page_size - 1);
+}
+
+/* Reserve disk for [addr, addr+len) and map it. On failure errno is ENOSPC when the
+ * disk is full, EAGAIN for anything else. */
+static bool back_range(uintptr_t addr, size_t len)
+{
+    off_t offset = bm_space_offset(addr);
+    if (fallocate(bm_swap.fd, 0, offset, (off_t)len) != 0) {
+        int why = errno;
+        bm_debug("fallocate of %zu bytes failed: %s", len, strerror(why));
+        errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
+        return false;
+    }
+    void *p = mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                   bm_swap.fd, offset);
+    if (p == MAP_FAILED) {
+        int why = errno;
+        fallocate(bm_swap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, (off_t)len);
+        /* A failed MAP_FIXED may already have removed the reservation there: restore it
+         * so the kernel cannot place someone else's mapping inside our range. */
+        bm_space_unmap(addr, len);
+        bm_debug("mmap of %zu bytes failed: %s", len, strerror(why));
+        errno = EAGAIN; /* e.g. vm.max_map_count reached: RAM may still work */
+        return false;
+    }
+    bm_count(&bm_counters.disk_reserved, (int64_t)len);
+    return true;
+}
+
+/* Give a range back: punch before unmapping so dirty pages are discarded unwritten. */
+static void release_range(uintptr_t addr, size_t len, bool owned)
+{
+    if (owned) {
+        fallocate(bm_swap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, bm_space_offset(addr),
+                  (off_t)len);
+        bm_count(&bm_counters.disk_reserved, -(int64_t)len);
+    }
+    bm_space_unmap(addr, len);
+}
+
+static bool big_path_ready(void)
+{
+    return bm_space_reserve(bm_config.reserve_size) && bm_swap_ensure();
+}
+
+/* Under bm_lock. NULL with errno ENOSPC (disk full) or EAGAIN. A fresh region reads
+ * as zeros: its file range was a hole, or was punched when last freed. */
+static void *create_locked(size_t len, size_t align)
+{
+    if (!big_path_ready()) {
+        errno = EAGAIN; /* not a disk-full: caller falls back to RAM */
+        return NULL;
+    }
+    uintptr_t addr = bm_space_find(len, align);
+    if (!addr) {
+        errno = EAGAIN;
+        return NULL;
+    }
+    if (!back_range(addr, len))
+        return NULL;
+    if (!bm_space_insert(addr, len)) {
+        release_range(addr, len, true);
+        errno = EAGAIN;
+        return NULL;
+    }
+    bm_stats_live_changed(1, (int64_t)len);
+    bm_count(&bm_counters.allocs, 1);
+    return (void *)addr;
+}
+
+/* RAM instead of disk: when the big path is unusable, or on a full disk if asked. */
+static void *fall_back(size_t size, size_t align, bool zero)
+{
+    void *p = NULL;
+    if (zero)
+        p = bm_next.calloc(1, size);
+    else if (align <= 16)
+        p = bm_next.malloc(size);
+    else if (bm_next.posix_memalign(&p, align, size) != 0)
+        p = NULL;
+    if (p)
+        bm_count(&bm_counters.fallbacks, 1);
+    return p;
+}
+
+void *bm_big_alloc(size_t size, size_t align, bool zero)
+{
+    size_t len = page_round(size);
+    if (len < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (align < bm_page_size)
+        align = bm_page_size;
+    bm_fork_register(); /* normally done by the constructor; never under bm_lock */
+    pthread_mutex_lock(&bm_lock);
+    void *p = create_locked(len, align);
+    int why = errno;
+    pthread_mutex_unlock(&bm_lock);
+    if (p) {
+        bm_segment_ensure();
+        bm_segment_ring();
+        return p;
+    }
+    if (why != ENOSPC || bm_config.on_disk_full == BM_DISK_FULL_RAM)
+        return fall_back(size, align, zero);
+    bm_count(&bm_counters.failures, 1);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void bm_big_free(void *p)
+{
+    int saved = errno;
+    pthread_mutex_lock(&bm_lock);
+    struct bm_region *region = bm_space_lookup((uintptr_t)p);
+    if (region) {
+        bool owned = !(region->flags & BM_REGION_INHERITED);
+        release_range(region->addr, region->len, owned);
+        if (owned) {
+            bm_stats_live_changed(-1, -(int64_t)region->len);
+            bm_count(&bm_counters.frees, 1);
+        }
+        bm_space_remove(region);
+    }
+    pthread_mutex_unlock(&bm_lock);
+    /* A pointer inside our range that starts no region is a caller's bug (double free,
+     * interior pointer): ignore it rather than corrupt the next allocator. */
+    if (!region)
+        bm_debug("free(%p): not the start of a live big region; ignored", p);
+    else
+        bm_segment_ring();
+    errno = saved;
+}
+
+size_t bm_big_usable(const void *p)
+{
+    pthread_mutex_lock(&bm_lock);
+    struct bm_region *region = bm_space_lookup((uintptr_t)p);
+    size_t len = region ? region->len : 0;
+    pthread_mutex_unlock(&bm_lock);
+    return len;
+}
+
+/* Under bm_lock: resize without moving. False if it must move. */
+static bool resize_in_place(struct bm_region *region, size_t len)
+{
+    if (region->flags & BM_REGION_INHERITED)
+        return false;
+    if (len < region->len) {
+        size_t cut = region->len - len;
+        release_range(region->addr + len, cut, true);
+        region->len = len;
+        bm_stats_live_changed(0, -(int64_t)cut);
+        return true;
+    }
+    size_t extra = len - region->len;
+    if (bm_space_room_after(region) < extra || !back_range(region->addr + region->len, extra))
+        return false;
+    region->len = len;
+    bm_stats_live_changed(0, (int64_t)extra);
+    return true;
+}
+
+/* Copy a region that is about to be freed, a chunk at a time, releasing each source
+ * chunk once copied and starting write-back of each destination chunk: RAM never holds
+ * both copies in full. The destination is fully allocated already, so nothing can fail
+ * half-way. MADV_REMOVE punches a shared file range; an inherited (private) source
+ * only drops its pages, never touching the parent's file. */
+static void copy_releasing(char *to, char *from, size_t len)
+{
+    const size_t chunk = 64 * BM_MIB;
+    bool to_file = bm_space_owns(to) && bm_swap.fd >= 0;
+    for (size_t done = 0; done < len; done += chunk) {
+        size_t n = len - done < chunk ? len - done : chunk;
+        memcpy(to + done, from + done, n);
+        if (madvise(from + done, n, MADV_REMOVE) != 0)
+            madvise(from + done, n, MADV_DONTNEED);
+        if (to_file)
+            sync_file_range(bm_swap.fd, bm_space_offset((uintptr_t)to + done), (off_t)n,
+                            SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/* New home for p's data: a big region, or the next allocator for a small size. */
+static void *move(void *p, size_t old_len, size_t size)
+{
+    void *fresh = size >= bm_config.min_big ? bm_big_alloc(size, 0, false) : bm_next.malloc(size);
+    if (!fresh)
+        return NULL; /* p stays valid, as realloc promises */
+    copy_releasing(fresh, p, old_len < size ? old_len : size);
+    bm_big_free(p);
+    return fresh;
+}
+
+void *bm_big_realloc(void *p, size_t size)
+{
+    size_t len = page_round(size);
+    if (len < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_lock(&bm_lock);
+    struct bm_region *region = bm_space_lookup((uintptr_t)p);
+    if (!region) {
+        pthread_mutex_unlock(&bm_lock);
+        bm_debug("realloc(%p): not the start of a live big region", p);
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t old_len = region->len;
+    bool done = size >= bm_config.min_big && (len == old_len || resize_in_place(region, len));
+    if (done)
+        bm_count(&bm_counters.reallocs, 1);
+    pthread_mutex_unlock(&bm_lock);
+    if (done) {
+        bm_segment_ring();
+        return p;
+    }
+    bm_count(&bm_counters.reallocs, 1);
+    return move(p, old_len, size);
+}

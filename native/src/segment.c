@@ -1,0 +1,344 @@
+/* segment.c: this process's stats segment (layout in bigmaac_segment.h).
+ *
+ * Created at the first disk-backed allocation, never by processes that make none: the
+ * file is filled under "<pid>.seg.tmp" and renamed, so a reader never sees a half-made
+ * header or identity. Counters and the allocation table are written only by the
+ * control thread, under stats.seq (odd while writing). The mapping is MADV_DONTFORK:
+ * a forked child cannot write into its parent's segment. A file removed by someone else
+ * is recreated by the control thread within a second.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { SEG_NONE, SEG_CREATING, SEG_READY, SEG_FAILED };
+
+static struct {
+    int state;
+    struct bigmaac_segment *map;
+    int fd;                 /* kept open to notice when the file is removed */
+    pid_t pid;
+    bool restore_failed;
+    char path[PATH_MAX];
+} seg = {.fd = -1};
+
+/* The control thread's private copy of the table before it is published. */
+static struct bigmaac_allocation table[BIGMAAC_TABLE_SLOTS];
+
+struct bigmaac_segment *bm_segment_get(void)
+{
+    return __atomic_load_n(&seg.state, __ATOMIC_ACQUIRE) == SEG_READY
+               ? __atomic_load_n(&seg.map, __ATOMIC_ACQUIRE)
+               : NULL;
+}
+
+/* ------------------------------------------------------------------ creation */
+
+/* A directory only we can write into: created 0700, refused if someone else owns it. */
+static int open_private_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        bm_warn("cannot create segment directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        bm_warn("cannot open segment directory %s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        bm_warn("segment directory %s belongs to uid %d, not us; stats are not published", dir,
+                (int)st.st_uid);
+        close(fd);
+        return -1;
+    }
+    if ((st.st_mode & 077) && fchmod(fd, 0700) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void copy_string(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
+
+static void read_command(char *dst, size_t size)
+{
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, dst, size - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n < 0)
+        n = 0;
+    while (n > 0 && dst[n - 1] == '\0')
+        n--;
+    for (ssize_t i = 0; i < n; i++)
+        if (dst[i] == '\0')
+            dst[i] = ' ';
+    dst[n] = '\0';
+}
+
+static void fill_identity(struct bigmaac_identity *id)
+{
+    id->pid = (int32_t)getpid();
+    id->uid = (uint32_t)geteuid();
+    id->start_time = bm_process_start_time(id->pid);
+    id->created_ns = bm_now_ns();
+    id->min_big_size = bm_config.min_big;
+    id->min_fry_size = bm_config.min_fry;
+    id->reserve_size = __atomic_load_n(&bm_space.size, __ATOMIC_RELAXED);
+    id->swap_fs_magic = bm_swap.fs_magic;
+    id->flags = bm_swap.on_ram ? BIGMAAC_SWAP_ON_RAM : 0;
+    copy_string(id->kernel_id, sizeof id->kernel_id, getenv("BIGMAAC_KERNEL_ID"));
+    copy_string(id->label, sizeof id->label, getenv("BIGMAAC_LABEL"));
+    copy_string(id->swap_dir, sizeof id->swap_dir, bm_config.swap_dir);
+    copy_string(id->swap_fs, sizeof id->swap_fs, bm_swap.fs_name);
+    read_command(id->command, sizeof id->command);
+}
+
+static void fill_header(struct bigmaac_segment_header *header)
+{
+    header->version = BIGMAAC_SEGMENT_VERSION;
+    header->header_size = sizeof *header;
+    header->segment_size = sizeof(struct bigmaac_segment);
+    header->table_slots = BIGMAAC_TABLE_SLOTS;
+    /* Magic last: a file with a magic has the rest. */
+    __atomic_store_n(&header->magic, BIGMAAC_SEGMENT_MAGIC, __ATOMIC_RELEASE);
+}
+
+/* Space for the whole file up front: /dev/shm is tmpfs, where a write into a hole
+ * that cannot be backed would be a SIGBUS. */
+static struct bigmaac_segment *map_new_file(int fd)
+{
+    size_t size = sizeof(struct bigmaac_segment);
+    if (fallocate(fd, 0, 0, (off_t)size) != 0 && ftruncate(fd, (off_t)size) != 0)
+        return NULL;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, size, MADV_DONTFORK);
+    return p;
+}
+
+static bool create(void)
+{
+    char dir[PATH_MAX - 64], temporary[64], final[64];
+    if (bigmaac_segment_dir(dir, sizeof dir) != BIGMAAC_OK)
+        return false;
+    int dirfd = open_private_dir(dir);
+    if (dirfd < 0)
+        return false;
+    pid_t pid = getpid();
+    snprintf(temporary, sizeof temporary, "%d" BIGMAAC_SEGMENT_SUFFIX ".tmp", (int)pid);
+    snprintf(final, sizeof final, "%d" BIGMAAC_SEGMENT_SUFFIX, (int)pid);
+    int fd = openat(dirfd, temporary, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct bigmaac_segment *map = fd >= 0 ? map_new_file(fd) : NULL;
+    if (map) {
+        fill_identity(&map->identity);
+        fill_header(&map->header);
+    }
+    bool ok = map && renameat(dirfd, temporary, dirfd, final) == 0;
+    if (!ok) {
+        bm_warn("cannot create stats segment in %s: %s", dir, strerror(errno));
+        unlinkat(dirfd, temporary, 0);
+        if (map)
+            munmap(map, sizeof *map);
+    }
+    if (fd >= 0 && !ok)
+        close(fd);
+    close(dirfd);
+    if (ok) {
+        seg.fd = fd;
+        seg.pid = pid;
+        snprintf(seg.path, sizeof seg.path, "%s/%s", dir, final);
+        __atomic_store_n(&seg.map, map, __ATOMIC_RELEASE);
+    }
+    return ok;
+}
+
+/* Control thread: someone removed our file (rm -rf of the segment dir, an overeager
+ * clean-up): publish again under a new file. The old mapping stays: other threads may
+ * still ring its doorbell. Tried once per removal that fails, so no warning storm. */
+void bm_segment_restore_if_removed(void)
+{
+    struct stat st;
+    if (!bm_segment_get() || seg.restore_failed || fstat(seg.fd, &st) != 0 || st.st_nlink > 0)
+        return;
+    int old_fd = seg.fd;
+    if (create())
+        close(old_fd);
+    else
+        seg.restore_failed = true;
+}
+
+void bm_segment_ensure(void)
+{
+    int state = __atomic_load_n(&seg.state, __ATOMIC_ACQUIRE);
+    if (likely(state != SEG_NONE))
+        return;
+    if (!__atomic_compare_exchange_n(&seg.state, &state, SEG_CREATING, 0, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno;
+    bool ok = create();
+    __atomic_store_n(&seg.state, ok ? SEG_READY : SEG_FAILED, __ATOMIC_RELEASE);
+    if (ok && !bm_control_start())
+        bm_warn("cannot start the control thread; stats are not updated");
+    errno = saved;
+}
+
+/* ------------------------------------------------------------------ publication */
+
+static long futex_wake(uint32_t *word)
+{
+    return syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+void bm_segment_ring(void)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    if (!map)
+        return;
+    __atomic_add_fetch(&map->control.doorbell, 1, __ATOMIC_RELEASE);
+    futex_wake(&map->control.doorbell);
+}
+
+/* Min-heap on size, so the table keeps the largest regions seen. */
+static void sift_down(struct bigmaac_allocation *heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t smallest = i, left = 2 * i + 1, right = left + 1;
+        if (left < n && heap[left].size < heap[smallest].size)
+            smallest = left;
+        if (right < n && heap[right].size < heap[smallest].size)
+            smallest = right;
+        if (smallest == i)
+            return;
+        struct bigmaac_allocation t = heap[i];
+        heap[i] = heap[smallest];
+        heap[smallest] = t;
+        i = smallest;
+    }
+}
+
+static void heap_offer(struct bigmaac_allocation *heap, size_t *n, const struct bm_region *r)
+{
+    struct bigmaac_allocation entry = {
+        .address = r->addr, .size = r->len, .created_ns = r->created_ns, .tier = BIGMAAC_TIER_BIG};
+    if (*n < BIGMAAC_TABLE_SLOTS) {
+        heap[(*n)++] = entry;
+        if (*n == BIGMAAC_TABLE_SLOTS)
+            for (size_t i = *n / 2; i-- > 0;)
+                sift_down(heap, *n, i);
+    } else if (entry.size > heap[0].size) {
+        heap[0] = entry;
+        sift_down(heap, *n, 0);
+    }
+}
+
+/* Largest first: heapify, then pop the smallest to the end. */
+static void sort_descending(struct bigmaac_allocation *heap, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(heap, n, i);
+    for (size_t end = n; end > 1; end--) {
+        struct bigmaac_allocation t = heap[0];
+        heap[0] = heap[end - 1];
+        heap[end - 1] = t;
+        sift_down(heap, end - 1, 0);
+    }
+}
+
+static size_t gather_table(uint64_t *total)
+{
+    size_t n = 0;
+    *total = 0;
+    pthread_mutex_lock(&bm_lock);
+    for (size_t i = 0; i < bm_space.count; i++) {
+        if (bm_space.regions[i].flags & BM_REGION_INHERITED)
+            continue;
+        heap_offer(table, &n, &bm_space.regions[i]);
+        (*total)++;
+    }
+    pthread_mutex_unlock(&bm_lock);
+    sort_descending(table, n);
+    return n;
+}
+
+void bm_segment_publish(void)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    if (!map)
+        return;
+    uint64_t total;
+    size_t n = gather_table(&total);
+    struct bigmaac_counters counters;
+    bm_stats_copy(&counters);
+    uint64_t now = bm_now_ns();
+
+    struct bigmaac_stats *stats = &map->stats;
+    uint64_t seq = stats->seq;
+    __atomic_store_n(&stats->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    bool changed = memcmp(&stats->counters, &counters, sizeof counters) != 0 ||
+                   stats->table_total != total;
+    if (changed || stats->updated_ns == 0)
+        stats->updated_ns = now;
+    stats->heartbeat_ns = now;
+    stats->counters = counters;
+    stats->table_count = (uint32_t)n;
+    stats->table_total = total;
+    memcpy(stats->table, table, n * sizeof table[0]);
+    memset(stats->table + n, 0, (BIGMAAC_TABLE_SLOTS - n) * sizeof table[0]);
+    __atomic_store_n(&stats->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------------------ fork and exit */
+
+/* The mapping is not inherited (MADV_DONTFORK): forget it, make ours on first use. */
+void bm_segment_forget_after_fork(void)
+{
+    seg.map = NULL;
+    if (seg.fd >= 0)
+        close(seg.fd); /* the parent's file */
+    seg.fd = -1;
+    seg.restore_failed = false;
+    seg.pid = 0;
+    seg.path[0] = '\0';
+    __atomic_store_n(&seg.state, SEG_NONE, __ATOMIC_RELEASE);
+}
+
+/* exec() keeps the pid and the start time but runs no code of the old image: a segment
+ * named after our pid that we did not create is the previous image's. Remove it, so
+ * readers do not take it for ours. One unlink at start-up, nothing if there is none. */
+void bm_segment_remove_previous_image(void)
+{
+    char dir[PATH_MAX - 64], path[PATH_MAX];
+    if (bm_segment_get() || bigmaac_segment_dir(dir, sizeof dir) != BIGMAAC_OK)
+        return;
+    int saved = errno;
+    snprintf(path, sizeof path, "%s/%d" BIGMAAC_SEGMENT_SUFFIX, dir, (int)getpid());
+    unlink(path);
+    errno = saved;
+}
+
+__attribute__((destructor)) static void remove_at_exit(void)
+{
+    if (bm_segment_get() && seg.pid == getpid())
+        unlink(seg.path);
+}
