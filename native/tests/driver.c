@@ -1,0 +1,1030 @@
+/* driver.c: the C tests of libbigmaac.so (make -C native test).
+ *
+ * Every test runs real processes: the workload program (tests/workload.c) or Python
+ * with numpy, under LD_PRELOAD of the built library, and inspects them from outside
+ * the way the agent does: through the reader API (compiled in from src/reader.c),
+ * /proc and the file systems. Each test gets fresh swap and segment directories under
+ * $BIGMAAC_TEST_TMPDIR (default /tmp).
+ * The last line printed is "N passed, N failed"; the exit status is 1 on any failure.
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bigmaac_segment.h"
+
+extern char **environ;
+
+enum { PASS = 0, FAIL = 1, SKIP = 2 };
+
+static const char *library, *workload, *python, *scripts;
+static char spawn_cgroup[400]; /* when set, children start inside this cgroup */
+static char root[256], swap_dir[320], seg_dir[320];
+
+/* ------------------------------------------------------------------ processes */
+
+struct child {
+    pid_t pid;
+    FILE *in;   /* the child's stdin */
+    FILE *out;  /* the child's stdout */
+    char err_path[400];
+    char err[4096]; /* its stderr, after finish() */
+};
+
+static bool has_key(const char *entry, const char *key)
+{
+    size_t n = strlen(key);
+    return strncmp(entry, key, n) == 0 && entry[n] == '=';
+}
+
+/* Our environment without LD_PRELOAD and BIGMAAC_*, then the test's settings. */
+static char **child_env(bool preload, const char *const *extra)
+{
+    static char *env[512];
+    static char preload_entry[512], swap_entry[400], seg_entry[400];
+    size_t n = 0;
+    for (char **e = environ; *e && n < 400; e++)
+        if (!has_key(*e, "LD_PRELOAD") && strncmp(*e, "BIGMAAC_", 8) != 0)
+            env[n++] = *e;
+    snprintf(preload_entry, sizeof preload_entry, "LD_PRELOAD=%s", library);
+    snprintf(swap_entry, sizeof swap_entry, "BIGMAAC_DIR=%s", swap_dir);
+    snprintf(seg_entry, sizeof seg_entry, "BIGMAAC_SEGMENT_DIR=%s", seg_dir);
+    if (preload)
+        env[n++] = preload_entry;
+    env[n++] = swap_entry;
+    env[n++] = seg_entry;
+    for (size_t i = 0; extra && extra[i]; i++) {
+        /* A later entry replaces an earlier one of the same name. */
+        size_t key_len = strcspn(extra[i], "=");
+        for (size_t j = 0; j < n; j++)
+            if (strncmp(env[j], extra[i], key_len + 1) == 0)
+                env[j] = env[--n];
+        env[n++] = (char *)extra[i];
+    }
+    env[n] = NULL;
+    return env;
+}
+
+/* Children of the current test not yet reaped: killed after the test, pass or fail. */
+static pid_t unreaped[64];
+static int unreaped_count;
+
+static void forget_child(pid_t pid)
+{
+    for (int i = 0; i < unreaped_count; i++)
+        if (unreaped[i] == pid)
+            unreaped[i] = unreaped[--unreaped_count];
+}
+
+static void kill_leftover_children(void)
+{
+    while (unreaped_count > 0) {
+        pid_t pid = unreaped[--unreaped_count];
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+static int spawn(struct child *c, char *const argv[], bool preload, const char *const *extra)
+{
+    static int counter;
+    int in[2], out[2];
+    memset(c, 0, sizeof *c);
+    snprintf(c->err_path, sizeof c->err_path, "%s/stderr-%d", root, counter++);
+    if (pipe(in) || pipe(out))
+        return -1;
+    char **env = child_env(preload, extra);
+    c->pid = fork();
+    if (c->pid == 0) {
+        if (spawn_cgroup[0]) {
+            char procs[512], pid[32];
+            snprintf(procs, sizeof procs, "%s/cgroup.procs", spawn_cgroup);
+            snprintf(pid, sizeof pid, "%d", (int)getpid());
+            int fd = open(procs, O_WRONLY);
+            if (fd < 0 || write(fd, pid, strlen(pid)) < 0)
+                _exit(126);
+            close(fd);
+        }
+        int err = open(c->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err, 2);
+        close(in[1]);
+        close(out[0]);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    if (c->pid > 0 && unreaped_count < 64)
+        unreaped[unreaped_count++] = c->pid;
+    c->in = fdopen(in[1], "w");
+    c->out = fdopen(out[0], "r");
+    return c->pid > 0 ? 0 : -1;
+}
+
+/* Close stdin, wait, collect stderr. Returns the wait status. */
+static int finish(struct child *c)
+{
+    int status = -1;
+    if (c->in)
+        fclose(c->in);
+    waitpid(c->pid, &status, 0);
+    forget_child(c->pid);
+    if (c->out)
+        fclose(c->out);
+    c->in = c->out = NULL;
+    int fd = open(c->err_path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, c->err, sizeof c->err - 1) : 0;
+    c->err[n > 0 ? n : 0] = '\0';
+    if (fd >= 0)
+        close(fd);
+    return status;
+}
+
+static bool read_line(struct child *c, char *buf, size_t size)
+{
+    if (!fgets(buf, (int)size, c->out))
+        return false;
+    buf[strcspn(buf, "\n")] = '\0';
+    return true;
+}
+
+static void say(struct child *c, const char *line)
+{
+    fprintf(c->in, "%s\n", line);
+    fflush(c->in);
+}
+
+static bool exited_ok(int status)
+{
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Run "workload CASE [ARG]" under the preload; pass when it exits 0 and is silent. */
+static int run_case(const char *name, const char *arg, const char *const *extra)
+{
+    char *argv[] = {(char *)workload, (char *)name, (char *)arg, NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(exited_ok(status), "workload %s: status %d, stderr:\n%s", name, status, c.err);
+    CHECK(c.err[0] == '\0', "the library must print nothing in normal operation:\n%s", c.err);
+    return PASS;
+}
+
+/* ------------------------------------------------------------------ file systems */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void reset_dirs(void)
+{
+    nftw(swap_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(seg_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static unsigned long long used_bytes(const char *path)
+{
+    struct statvfs st;
+    if (statvfs(path, &st) != 0)
+        return 0;
+    return (unsigned long long)(st.f_blocks - st.f_bfree) * st.f_frsize;
+}
+
+/* A private tmpfs of the given size as the swap dir, so its usage is ours alone. */
+static bool mount_small_disk(const char *size)
+{
+    char options[64];
+    snprintf(options, sizeof options, "size=%s,mode=0700", size);
+    mkdir(swap_dir, 0700);
+    return mount("tmpfs", swap_dir, "tmpfs", 0, options) == 0;
+}
+
+static void unmount_small_disk(void)
+{
+    umount2(swap_dir, MNT_DETACH);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void segment_file(int pid, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%d.seg", seg_dir, pid);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The control thread publishes asynchronously: wait for a condition on the snapshot. */
+static int snapshot_until(int pid, struct bigmaac_segment *s, uint64_t min_count)
+{
+    int rc = BIGMAAC_ERR_NO_PROCESS;
+    for (int i = 0; i < 100; i++) {
+        rc = bigmaac_snapshot(seg_dir, pid, s);
+        if (rc == BIGMAAC_OK && s->stats.counters.live_big_count >= min_count)
+            return rc;
+        sleep_ms(20);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static int test_small_not_ours(void) { return run_case("small", NULL, NULL); }
+static int test_big_is_ours(void) { return run_case("big", NULL, NULL); }
+static int test_calloc(void) { return run_case("calloc", NULL, NULL); }
+static int test_realloc(void) { return run_case("realloc", NULL, NULL); }
+static int test_aligned(void) { return run_case("aligned", NULL, NULL); }
+static int test_pageout_in_process(void) { return run_case("pageout", NULL, NULL); }
+static int test_fork(void) { return run_case("fork", NULL, NULL); }
+static int test_threads(void) { return run_case("threads", NULL, NULL); }
+
+static int test_threshold_from_env(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=2M", NULL};
+    return run_case("threshold", "2M", extra);
+}
+
+/* Bad values: one line naming the variable and the default; the program runs on. */
+static int test_bad_env(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=lots", NULL};
+    char *argv[] = {(char *)workload, "threshold", "32M", NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(exited_ok(status), "status %d: %s", status, c.err);
+    CHECK(strstr(c.err, "BIGMAAC_MIN_BIGMAAC_SIZE") && strstr(c.err, "32M"), "message: %s", c.err);
+    CHECK(strchr(c.err, '\n') == c.err + strlen(c.err) - 1, "exactly one line: %s", c.err);
+    return PASS;
+}
+
+/* RLIMIT_AS too small for the default reservation: it shrinks, with one warning. */
+static int test_rlimit_as(void)
+{
+    char script[600];
+    snprintf(script, sizeof script, "ulimit -v %d && exec %s big", 8 << 20, workload);
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(exited_ok(status), "status %d: %s", status, c.err);
+    CHECK(strstr(c.err, "RLIMIT_AS") && strchr(c.err, '\n') == c.err + strlen(c.err) - 1,
+          "one warning naming RLIMIT_AS: %s", c.err);
+    return PASS;
+}
+
+/* The segment tells who the process is and what it holds; gone after a normal exit. */
+static int test_segment_published(void)
+{
+    const char *extra[] = {"BIGMAAC_KERNEL_ID=5f1b7c2e-kernel", "BIGMAAC_LABEL=Python 3 (test)",
+                           NULL};
+    char *argv[] = {(char *)workload, "hold", "64M", NULL};
+    struct child c;
+    char line[256], path[400], maps[64];
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line) && !strncmp(line, "ready", 5), "no ready line");
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(s.identity.pid == c.pid && s.identity.uid == geteuid(), "identity pid/uid");
+    CHECK(!strcmp(s.identity.kernel_id, "5f1b7c2e-kernel"), "kernel id '%s'", s.identity.kernel_id);
+    CHECK(!strcmp(s.identity.label, "Python 3 (test)"), "label '%s'", s.identity.label);
+    CHECK(strstr(s.identity.command, "workload hold 64M"), "command '%s'", s.identity.command);
+    CHECK(!strcmp(s.identity.swap_dir, swap_dir), "swap dir '%s'", s.identity.swap_dir);
+    CHECK(s.identity.swap_fs[0] != '\0', "swap fs type");
+    CHECK(s.identity.min_big_size == 32 * MIB,
+          "threshold %llu", (unsigned long long)s.identity.min_big_size);
+    CHECK(s.stats.counters.live_big_count == 1,
+          "count %llu", (unsigned long long)s.stats.counters.live_big_count);
+    CHECK(s.stats.counters.live_big_bytes >= 64 * MIB,
+          "bytes %llu", (unsigned long long)s.stats.counters.live_big_bytes);
+    CHECK(s.stats.table_count == 1 && s.stats.table[0].size >= 64 * MIB, "table");
+    CHECK(s.stats.heartbeat_ns > 0, "heartbeat");
+    /* The region is a mapping of an unlinked file in the swap dir. */
+    snprintf(maps, sizeof maps, "/proc/%d/maps", c.pid);
+    FILE *f = fopen(maps, "r");
+    bool found = false;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, swap_dir) && strstr(line, "(deleted)") && strstr(line, "rw-s");
+    if (f)
+        fclose(f);
+    CHECK(found, "no shared mapping of an unlinked file in %s", swap_dir);
+    size_t count = 0;
+    int32_t pids[8];
+    CHECK(bigmaac_list(seg_dir, pids, 8, &count) == BIGMAAC_OK && count == 1 && pids[0] == c.pid,
+          "listed %zu", count);
+    segment_file(c.pid, path, sizeof path);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+          "segment mode 0%o", st.st_mode & 0777);
+    CHECK(stat(seg_dir, &st) == 0 && (st.st_mode & 0777) == 0700, "segment dir mode");
+    CHECK(stat(swap_dir, &st) == 0 && (st.st_mode & 0777) == 0700, "swap dir mode");
+    say(&c, "exit");
+    int status = finish(&c);
+    CHECK(exited_ok(status) && c.err[0] == '\0', "status %d: %s", status, c.err);
+    CHECK(!file_exists(path), "segment left after a normal exit");
+    return PASS;
+}
+
+/* Someone removes the whole segment dir: the process publishes again within seconds. */
+static int test_segment_restored(void)
+{
+    char *argv[] = {(char *)workload, "hold", "40M", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    nftw(seg_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    CHECK(!file_exists(seg_dir), "removed");
+    int rc = snapshot_until(c.pid, &s, 1);
+    CHECK(rc == BIGMAAC_OK, "not restored: %s", bigmaac_strerror(rc));
+    CHECK(s.stats.counters.live_big_count == 1, "counters after restore");
+    struct stat st;
+    CHECK(stat(seg_dir, &st) == 0 && (st.st_mode & 0777) == 0700, "restored dir mode");
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* exec() runs none of the old image's code: the new image removes its segment. */
+static int test_exec_removes_segment(void)
+{
+    char *argv[] = {(char *)workload, "hold", "40M", NULL};
+    struct child c;
+    char line[64], path[400];
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    segment_file(c.pid, path, sizeof path);
+    say(&c, "exec");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "idle"), "after exec: %s", line);
+    CHECK(!file_exists(path), "the segment of the image before exec is still there");
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* Disk usage of the swap dir returns to where it started, after free, exit and kill -9;
+ * the stale segment of the killed process is recognised and removed. */
+static int test_no_leftovers(void)
+{
+    if (!mount_small_disk("1G"))
+        return SKIP;
+    int result = FAIL;
+    for (int kill_it = 0; kill_it <= 1; kill_it++) {
+        unsigned long long before = used_bytes(swap_dir);
+        char *argv[] = {(char *)workload, "hold", "128M", NULL};
+        struct child c;
+        char line[64], path[400];
+        /* tmpfs warns that it is RAM: expected here, so not checked. */
+        if (spawn(&c, argv, true, NULL) != 0 || !read_line(&c, line, sizeof line)) {
+            fprintf(stderr, "  workload did not start\n");
+            goto out;
+        }
+        unsigned long long during = used_bytes(swap_dir);
+        if (during < before + 128 * MIB) {
+            fprintf(stderr, "  swap usage %llu -> %llu while holding 128 MiB\n", before, during);
+            goto out;
+        }
+        segment_file(c.pid, path, sizeof path);
+        if (!kill_it) {
+            /* free() gives the disk back at once, not only at exit. */
+            say(&c, "free");
+            if (!read_line(&c, line, sizeof line) || used_bytes(swap_dir) != before) {
+                fprintf(stderr, "  swap usage %llu -> %llu after free\n", before,
+                        used_bytes(swap_dir));
+                goto out;
+            }
+        }
+        if (kill_it)
+            kill(c.pid, SIGKILL);
+        else
+            say(&c, "exit");
+        finish(&c);
+        unsigned long long after = used_bytes(swap_dir);
+        if (after != before) {
+            fprintf(stderr, "  swap usage %llu before, %llu after %s\n", before, after,
+                    kill_it ? "kill -9" : "exit");
+            goto out;
+        }
+        if (kill_it) {
+            if (!file_exists(path)) {
+                fprintf(stderr, "  a killed process cannot remove its segment; expected it\n");
+                goto out;
+            }
+            size_t count = 9;
+            int32_t pids[4];
+            int rc = bigmaac_list(seg_dir, pids, 4, &count);
+            if (rc != BIGMAAC_OK || count != 0 || file_exists(path)) {
+                fprintf(stderr, "  stale segment: list rc %d, count %zu, file %s\n", rc, count,
+                        file_exists(path) ? "still there" : "removed");
+                goto out;
+            }
+        }
+    }
+    result = PASS;
+out:
+    unmount_small_disk();
+    return result;
+}
+
+static int run_on_small_disk(const char *name, const char *const *extra)
+{
+    if (!mount_small_disk("200M"))
+        return SKIP;
+    char *argv[] = {(char *)workload, (char *)name, NULL};
+    struct child c;
+    int result = FAIL;
+    if (spawn(&c, argv, true, extra) == 0) {
+        int status = finish(&c);
+        if (exited_ok(status))
+            result = PASS;
+        else
+            fprintf(stderr, "  status %d (signal %d): %s\n", status,
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, c.err);
+    }
+    unmount_small_disk();
+    return result;
+}
+
+static int test_disk_full(void)
+{
+    return run_on_small_disk("diskfull", NULL);
+}
+
+static int test_disk_full_ram(void)
+{
+    const char *extra[] = {"BIGMAAC_ON_DISK_FULL=ram", NULL};
+    return run_on_small_disk("diskfull-ram", extra);
+}
+
+/* A page-out asked from another process: progress, result, data intact. */
+static int test_pageout_requested(void)
+{
+    char *argv[] = {(char *)workload, "hold", "256M", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    int rc = bigmaac_pageout_start(seg_dir, c.pid, &req);
+    CHECK(rc == BIGMAAC_OK, "start: %s", bigmaac_strerror(rc));
+    struct bigmaac_pageout_request second;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &second) == BIGMAAC_ERR_BUSY,
+          "a second request while one runs is BUSY");
+    int ticks = 0;
+    while ((rc = bigmaac_pageout_wait(&req, 50, &st)) == BIGMAAC_IN_PROGRESS && ticks < 600)
+        ticks++;
+    bigmaac_pageout_close(&req);
+    CHECK(rc == BIGMAAC_OK, "wait: %s", bigmaac_strerror(rc));
+    CHECK(st.state == BIGMAAC_PAGEOUT_DONE && st.result == 0,
+          "state %d result %d", st.state, st.result);
+    CHECK(st.bytes_total >= 256 * MIB && st.bytes_done == st.bytes_total, "progress %llu/%llu",
+          (unsigned long long)st.bytes_done, (unsigned long long)st.bytes_total);
+    CHECK(st.bytes_written >= 230 * MIB, "written %llu", (unsigned long long)st.bytes_written);
+    CHECK(st.resident_before >= 230 * MIB, "before %llu", (unsigned long long)st.resident_before);
+    CHECK(st.resident_after <= st.resident_before / 50,
+          "after %llu", (unsigned long long)st.resident_after);
+    CHECK(st.duration_ns > 0, "duration");
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line,
+          "intact"), "data after page-out: %s", line);
+    /* The next request is accepted once the first has its result. */
+    rc = bigmaac_pageout_start(seg_dir, c.pid, &req);
+    CHECK(rc == BIGMAAC_OK, "second start: %s", bigmaac_strerror(rc));
+    while ((rc = bigmaac_pageout_wait(&req, 50, &st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    bigmaac_pageout_close(&req);
+    CHECK(rc == BIGMAAC_OK && st.result == 0 && st.bytes_written == 0, "nothing dirty: %llu",
+          (unsigned long long)st.bytes_written);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+static int test_pageout_cancel(void)
+{
+    char *argv[] = {(char *)workload, "hold", "1G", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &req) == BIGMAAC_OK, "start");
+    CHECK(bigmaac_pageout_cancel(&req) == BIGMAAC_OK, "cancel");
+    int rc;
+    while ((rc = bigmaac_pageout_wait(&req, 50, &st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    bigmaac_pageout_close(&req);
+    CHECK(rc == BIGMAAC_OK && st.result == BIGMAAC_ERR_CANCELLED, "result %d (%s)", st.result,
+          bigmaac_strerror(st.result));
+    CHECK(st.bytes_done < 1024 * MIB, "stopped early: %llu", (unsigned long long)st.bytes_done);
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* SIGSTOP takes effect asynchronously: wait until every thread of pid is stopped. */
+static bool wait_stopped(int pid)
+{
+    char path[64];
+    for (int attempt = 0; attempt < 200; attempt++) {
+        snprintf(path, sizeof path, "/proc/%d/task", pid);
+        DIR *d = opendir(path);
+        struct dirent *e;
+        int running = 0;
+        while (d && (e = readdir(d)) != NULL) {
+            char stat_path[320], text[512] = "";
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(stat_path, sizeof stat_path, "/proc/%d/task/%s/stat", pid, e->d_name);
+            FILE *f = fopen(stat_path, "r");
+            if (f && fgets(text, sizeof text, f)) {
+                char *close = strrchr(text, ')');
+                running += close && close[2] != 'T' && close[2] != 't';
+            }
+            if (f)
+                fclose(f);
+        }
+        if (d)
+            closedir(d);
+        if (d && running == 0)
+            return true;
+        sleep_ms(10);
+    }
+    return false;
+}
+
+/* A stopped process cannot answer: the requester gets TIMEOUT, not a hang; once the
+ * process resumes, the queued request runs. */
+static int test_pageout_of_stopped_process(void)
+{
+    char *argv[] = {(char *)workload, "hold", "40M", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    kill(c.pid, SIGSTOP);
+    CHECK(wait_stopped(c.pid), "process did not stop");
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    int rc = bigmaac_pageout_start(seg_dir, c.pid, &req);
+    CHECK(rc == BIGMAAC_OK, "start: %s", bigmaac_strerror(rc));
+    time_t start = time(NULL);
+    do
+        rc = bigmaac_pageout_wait(&req, 200, &st);
+    while (rc == BIGMAAC_IN_PROGRESS && time(NULL) - start < 15);
+    CHECK(rc == BIGMAAC_ERR_TIMEOUT, "stopped: %d (%s)", rc, bigmaac_strerror(rc));
+    kill(c.pid, SIGCONT);
+    while ((rc = bigmaac_pageout_wait(&req, 200, &st)) != BIGMAAC_OK && time(NULL) - start < 30)
+        ;
+    bigmaac_pageout_close(&req);
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "after SIGCONT: %d result %d", rc, st.result);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* A process with 1,000 disk-backed allocations: published, paged out. */
+static int test_many_allocations(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=64K", NULL};
+    char *argv[] = {(char *)workload, "hold", "64K", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    say(&c, "many 999 64K");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "done"), "many: %s", line);
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1000) == BIGMAAC_OK, "snapshot");
+    /* At least ours; the C library may hold a block over 64K of its own. */
+    CHECK(s.stats.counters.live_big_count >= 1000 && s.stats.counters.live_big_count < 1024 &&
+              s.stats.table_count == s.stats.counters.live_big_count &&
+              s.stats.table_total == s.stats.counters.live_big_count,
+          "count %llu table %u", (unsigned long long)s.stats.counters.live_big_count,
+          s.stats.table_count);
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &req) == BIGMAAC_OK, "start");
+    int rc;
+    while ((rc = bigmaac_pageout_wait(&req, 50, &st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    bigmaac_pageout_close(&req);
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "result %d", st.result);
+    CHECK(st.bytes_written >= 60 * MIB && st.resident_after <= st.resident_before / 50,
+          "written %llu, resident %llu -> %llu", (unsigned long long)st.bytes_written,
+          (unsigned long long)st.resident_before, (unsigned long long)st.resident_after);
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* One consistent publication: table sorted largest first, zero after its end. */
+static bool snapshot_consistent(const struct bigmaac_segment *s)
+{
+    const struct bigmaac_stats *st = &s->stats;
+    if ((st->seq & 1) || st->table_count > BIGMAAC_TABLE_SLOTS || st->table_total < st->table_count)
+        return false;
+    for (uint32_t i = 0; i < st->table_count; i++) {
+        const struct bigmaac_allocation *a = &st->table[i];
+        if (!a->address || a->size < 64 * 1024 || a->tier != BIGMAAC_TIER_BIG)
+            return false;
+        if (i > 0 && a->size > st->table[i - 1].size)
+            return false;
+    }
+    for (uint32_t i = st->table_count; i < BIGMAAC_TABLE_SLOTS; i++)
+        if (st->table[i].address || st->table[i].size)
+            return false;
+    return true;
+}
+
+/* A reader under a writer publishing flat out never gets a torn copy. */
+static int test_no_torn_snapshots(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=64K", NULL};
+    char *argv[] = {(char *)workload, "churn", "3", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment s;
+    int reads = 0, torn = 0, published = 0;
+    uint64_t last_seq = 0;
+    time_t end = time(NULL) + 2;
+    while (time(NULL) < end) {
+        int rc = bigmaac_snapshot(seg_dir, c.pid, &s);
+        if (rc == BIGMAAC_ERR_NO_PROCESS)
+            continue; /* not created yet */
+        if (rc == BIGMAAC_ERR_TORN) {
+            torn++;
+            continue;
+        }
+        CHECK(rc == BIGMAAC_OK, "snapshot: %s", bigmaac_strerror(rc));
+        CHECK(snapshot_consistent(&s),
+              "inconsistent snapshot at seq %llu", (unsigned long long)s.stats.seq);
+        published += s.stats.seq != last_seq;
+        last_seq = s.stats.seq;
+        reads++;
+    }
+    int status = finish(&c);
+    CHECK(exited_ok(status), "workload: %s", c.err);
+    CHECK(reads > 100 && published > 50, "%d reads saw %d publications", reads, published);
+    CHECK(torn * 100 <= reads, "%d of %d reads gave up (TORN)", torn, reads);
+    return PASS;
+}
+
+/* ------------------------------------------------------------------ memory cgroups */
+
+struct cgroup { char dir[400]; const char *usage_file; };
+
+static bool write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY);
+    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static unsigned long long read_number(const char *dir, const char *name)
+{
+    char path[512], text[64] = "";
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    return strtoull(text, NULL, 10);
+}
+
+/* A memory cgroup with a limit, on v1 or v2; false when none can be made (not root...). */
+static bool cgroup_create(struct cgroup *cg, const char *limit)
+{
+    const char *v1 = "/sys/fs/cgroup/memory", *v2 = "/sys/fs/cgroup";
+    char probe[128];
+    snprintf(probe, sizeof probe, "%s/memory.limit_in_bytes", v1);
+    bool is_v1 = access(probe, F_OK) == 0;
+    snprintf(probe, sizeof probe, "%s/cgroup.controllers", v2);
+    if (!is_v1 && access(probe, F_OK) != 0)
+        return false;
+    snprintf(cg->dir, sizeof cg->dir, "%s/bigmaac-ctest-%d", is_v1 ? v1 : v2, (int)getpid());
+    if (mkdir(cg->dir, 0755) != 0)
+        return false;
+    cg->usage_file = is_v1 ? "memory.usage_in_bytes" : "memory.current";
+    if (!write_file(cg->dir, is_v1 ? "memory.limit_in_bytes" : "memory.max", limit)) {
+        rmdir(cg->dir);
+        return false;
+    }
+    return true;
+}
+
+static void cgroup_remove(struct cgroup *cg)
+{
+    if (rmdir(cg->dir) != 0)
+        fprintf(stderr, "  could not remove %s: %s\n", cg->dir, strerror(errno));
+}
+
+/* Page-out lowers what the container is charged, not just our own measure. */
+static int in_cgroup_pageout(struct cgroup *cg)
+{
+    char *argv[] = {(char *)workload, "hold", "512M", NULL};
+    struct child c;
+    char line[64];
+    snprintf(spawn_cgroup, sizeof spawn_cgroup, "%s", cg->dir);
+    int rc = spawn(&c, argv, true, NULL);
+    spawn_cgroup[0] = '\0';
+    CHECK(rc == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line: %s", (finish(&c), c.err));
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    unsigned long long before = read_number(cg->dir, cg->usage_file);
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &req) == BIGMAAC_OK, "start");
+    while ((rc = bigmaac_pageout_wait(&req, 50, &st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    bigmaac_pageout_close(&req);
+    unsigned long long after = read_number(cg->dir, cg->usage_file);
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "result %d", st.result);
+    CHECK(before >= 512 * MIB, "usage %llu MiB while holding 512 MiB", before >> 20);
+    CHECK(after <= before / 50,
+          "usage %llu -> %llu KiB: more than 2%% left", before >> 10, after >> 10);
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+static int test_cgroup_pageout(void)
+{
+    struct cgroup cg;
+    if (geteuid() != 0 || !cgroup_create(&cg, "1073741824"))
+        return SKIP;
+    int result = in_cgroup_pageout(&cg);
+    kill_leftover_children(); /* a cgroup with processes cannot be removed */
+    cgroup_remove(&cg);
+    return result;
+}
+
+/* Write a copy of a real segment with one thing wrong, and read it back. */
+static int expect_refused(const void *data, size_t len, int expected, const char *what)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/crafted.seg", root);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && write(fd, data, len) == (ssize_t)len, "write %s", path);
+    close(fd);
+    static struct bigmaac_segment out;
+    int rc = bigmaac_snapshot_path(path, &out);
+    CHECK(rc == expected, "%s: got %d (%s), expected %d (%s)", what, rc, bigmaac_strerror(rc),
+          expected, bigmaac_strerror(expected));
+    return PASS;
+}
+
+static int test_reader_refuses_bad_files(void)
+{
+    char *argv[] = {(char *)workload, "hold", "40M", NULL};
+    struct child c;
+    char line[64], path[400];
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    static struct bigmaac_segment good, bad;
+    CHECK(snapshot_until(c.pid, &good, 1) == BIGMAAC_OK, "snapshot");
+    segment_file(c.pid, path, sizeof path);
+    CHECK(bigmaac_snapshot_path(path, &bad) == BIGMAAC_OK, "a good file reads");
+    int failed = 0;
+    failed |= expect_refused(&good, sizeof good - 1, BIGMAAC_ERR_TRUNCATED, "one byte short");
+    failed |= expect_refused(&good, 20, BIGMAAC_ERR_TRUNCATED, "header cut");
+    failed |= expect_refused(&good, 0, BIGMAAC_ERR_TRUNCATED, "empty");
+    bad = good;
+    bad.header.version = 99;
+    failed |= expect_refused(&bad, sizeof bad, BIGMAAC_ERR_VERSION, "version 99");
+    bad = good;
+    bad.header.magic ^= 1;
+    failed |= expect_refused(&bad, sizeof bad, BIGMAAC_ERR_FOREIGN, "bad magic");
+    failed |= expect_refused("#!/bin/sh\necho hello\n", 21, BIGMAAC_ERR_FOREIGN, "a script");
+    bad = good;
+    bad.header.segment_size += 8;
+    failed |= expect_refused(&bad, sizeof bad, BIGMAAC_ERR_SIZE, "size field");
+    bad = good;
+    bad.stats.seq |= 1; /* a writer that died mid-publication never finishes */
+    failed |= expect_refused(&bad, sizeof bad, BIGMAAC_ERR_TORN, "odd sequence");
+    CHECK(!failed, "see above");
+    /* A writer killed mid-publication: odd sequence, dead pid. Stale, not torn for ever. */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    bad = good;
+    bad.identity.pid = dead;
+    bad.stats.seq |= 1;
+    char dead_path[400];
+    segment_file(dead, dead_path, sizeof dead_path);
+    int fd = open(dead_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && write(fd, &bad, sizeof bad) == (ssize_t)sizeof bad, "write %s", dead_path);
+    close(fd);
+    int rc = bigmaac_snapshot(seg_dir, dead, &bad);
+    CHECK(rc == BIGMAAC_ERR_STALE && !file_exists(dead_path), "dead writer's segment: %s",
+          bigmaac_strerror(rc));
+    CHECK(bigmaac_snapshot(seg_dir, 999999999, &bad) == BIGMAAC_ERR_NO_PROCESS, "unknown pid");
+    struct bigmaac_pageout_request req;
+    CHECK(bigmaac_pageout_start(seg_dir, 999999999, &req) == BIGMAAC_ERR_NO_PROCESS,
+          "page-out of unknown pid");
+    CHECK(bigmaac_snapshot(seg_dir, -5, &bad) == BIGMAAC_ERR_INVALID, "negative pid");
+    /* Another user can neither read the segment nor ask for a page-out. */
+    pid_t other = fork();
+    if (other == 0) {
+        if (setgid(65534) || setuid(65534))
+            _exit(2);
+        int a = bigmaac_pageout_start(seg_dir, c.pid, &req);
+        int b = bigmaac_snapshot(seg_dir, c.pid, &bad);
+        _exit(a == BIGMAAC_ERR_PERMISSION && b == BIGMAAC_ERR_PERMISSION ? 0 : 1);
+    }
+    int status;
+    waitpid(other, &status, 0);
+    CHECK(geteuid() != 0 || exited_ok(status), "another user was not refused (status %d)", status);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* A segment dir owned by someone else is refused; allocations still work. */
+static int test_foreign_segment_dir(void)
+{
+    if (geteuid() != 0)
+        return SKIP;
+    mkdir(seg_dir, 0700);
+    CHECK(chown(seg_dir, 65534, 65534) == 0, "chown");
+    char *argv[] = {(char *)workload, "big", NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(exited_ok(status), "status %d: %s", status, c.err);
+    CHECK(strstr(c.err, seg_dir) && strstr(c.err, "belongs to uid 65534"), "warning: %s", c.err);
+    DIR *d = opendir(seg_dir);
+    int entries = 0;
+    while (d && readdir(d))
+        entries++;
+    if (d)
+        closedir(d);
+    CHECK(entries == 2, "nothing written into a foreign directory");
+    return PASS;
+}
+
+/* Real Python with numpy: same results with and without the library, big arrays ours. */
+static int run_python(bool preload, char *out, size_t size, char *err, size_t err_size)
+{
+    char script[400];
+    snprintf(script, sizeof script, "%s/numpy_check.py", scripts);
+    char *argv[] = {(char *)python, script, NULL};
+    struct child c;
+    if (spawn(&c, argv, preload, NULL) != 0)
+        return -1;
+    size_t n = fread(out, 1, size - 1, c.out);
+    out[n] = '\0';
+    int status = finish(&c);
+    snprintf(err, err_size, "%s", c.err);
+    return status;
+}
+
+static int test_python_numpy(void)
+{
+    if (access(python, X_OK) != 0)
+        return SKIP;
+    static char plain[8192], preloaded[8192], err[4096];
+    CHECK(exited_ok(run_python(false, plain, sizeof plain, err, sizeof err)), "plain run: %s", err);
+    int status = run_python(true, preloaded, sizeof preloaded, err, sizeof err);
+    CHECK(exited_ok(status), "preloaded run: status %d: %s", status, err);
+    CHECK(err[0] == '\0', "silent under the preload: %s", err);
+    char *plain_owned = strstr(plain, "owned="), *pre_owned = strstr(preloaded, "owned=");
+    CHECK(plain_owned && pre_owned, "output:\n%s", preloaded);
+    CHECK(atoi(plain_owned + 6) == 0 && atoi(pre_owned + 6) >= 5, "owned: plain %d, preloaded %d",
+          atoi(plain_owned + 6), atoi(pre_owned + 6));
+    *plain_owned = *pre_owned = '\0';
+    CHECK(!strcmp(plain, preloaded),
+          "results differ:\nplain:\n%s\npreloaded:\n%s", plain, preloaded);
+    return PASS;
+}
+
+/* ------------------------------------------------------------------ main */
+
+struct test { const char *name; int (*run)(void); };
+
+static const struct test tests[] = {
+    {"small allocations stay with the next allocator", test_small_not_ours},
+    {"big allocations are disk-backed, free keeps errno", test_big_is_ours},
+    {"calloc zeroes, checks overflow, diverts by product", test_calloc},
+    {"realloc across the threshold both ways keeps data", test_realloc},
+    {"aligned allocations", test_aligned},
+    {"threshold from BIGMAAC_MIN_BIGMAAC_SIZE", test_threshold_from_env},
+    {"bad environment value: one line, default used", test_bad_env},
+    {"RLIMIT_AS: smaller reservation, one warning", test_rlimit_as},
+    {"segment published with identity and counters", test_segment_published},
+    {"in-process page-out keeps data, drops residency", test_pageout_in_process},
+    {"page-out requested from another process", test_pageout_requested},
+    {"reader under a writer running flat out: no torn snapshot", test_no_torn_snapshots},
+    {"page-out cancelled", test_pageout_cancel},
+    {"page-out of a stopped process times out, runs on SIGCONT", test_pageout_of_stopped_process},
+    {"1,000 allocations published and paged out", test_many_allocations},
+    {"page-out lowers the memory cgroup's usage below 2%", test_cgroup_pageout},
+    {"fork: child writes and frees never reach the parent", test_fork},
+    {"threads allocate and free during page-outs", test_threads},
+    {"segment restored after its directory is removed", test_segment_restored},
+    {"exec: the new image removes the old image's segment", test_exec_removes_segment},
+    {"swap usage back after exit and kill -9; stale segment removed", test_no_leftovers},
+    {"full disk: NULL with ENOMEM, never SIGBUS", test_disk_full},
+    {"full disk with BIGMAAC_ON_DISK_FULL=ram: RAM instead", test_disk_full_ram},
+    {"reader refuses bad files, unknown pids, other users", test_reader_refuses_bad_files},
+    {"segment dir owned by another user is refused", test_foreign_segment_dir},
+    {"python numpy results equal a plain run", test_python_numpy},
+};
+
+static const char *required_env(const char *name)
+{
+    const char *value = getenv(name);
+    if (!value || !value[0]) {
+        fprintf(stderr, "driver: %s is not set (run through make -C native test)\n", name);
+        exit(2);
+    }
+    return value;
+}
+
+int main(int argc, char **argv)
+{
+    library = required_env("BIGMAAC_TEST_LIBRARY");
+    workload = required_env("BIGMAAC_TEST_WORKLOAD");
+    python = required_env("BIGMAAC_TEST_PYTHON");
+    scripts = required_env("BIGMAAC_TEST_SCRIPTS");
+    const char *only = argc > 1 ? argv[1] : NULL;
+    /* Under the build dir: on disk, where a swap dir belongs (a tmpfs /tmp would make the
+     * library warn that it saves no memory). */
+    const char *tmp = getenv("BIGMAAC_TEST_TMPDIR");
+    snprintf(root, sizeof root, "%s/bigmaac-ctest-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    snprintf(swap_dir, sizeof swap_dir, "%s/swap", root);
+    snprintf(seg_dir, sizeof seg_dir, "%s/segments", root);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        if (only && !strstr(tests[i].name, only))
+            continue;
+        reset_dirs();
+        time_t start = time(NULL);
+        int result = tests[i].run();
+        kill_leftover_children();
+        const char *word = result == PASS ? "PASS" : result == SKIP ? "SKIP" : "FAIL";
+        printf("%s  %s (%lds)\n", word, tests[i].name, (long)(time(NULL) - start));
+        passed += result == PASS;
+        failed += result == FAIL;
+    }
+    reset_dirs();
+    nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,467 @@
+/* workload.c: a plain program the C tests run under LD_PRELOAD=libbigmaac.so.
+ *
+ * It knows the library only through the allocator calls every program makes and,
+ * for checks, the public functions of bigmaac.h found with dlsym (absent without the
+ * preload). "workload CASE [ARGS]" exits 0 when the case holds, 1 with a reason on
+ * stderr otherwise. "hold" keeps memory alive and takes commands on stdin so the
+ * driver can inspect it from outside.
+ */
+#include "harness.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bigmaac.h"
+
+static char *self;
+static int (*owns)(const void *);
+static int (*pageout)(struct bigmaac_pageout_result *);
+static int (*resident)(uint64_t *, uint64_t *);
+
+static size_t parse_size(const char *text)
+{
+    char *end;
+    size_t n = strtoull(text, &end, 10);
+    switch (*end) {
+    case 'K': return n << 10;
+    case 'M': return n << 20;
+    case 'G': return n << 30;
+    default: return n;
+    }
+}
+
+static int page_aligned(const void *p)
+{
+    return ((uintptr_t)p & 4095) == 0;
+}
+
+/* ------------------------------------------------------------------ cases */
+
+static int case_small(void)
+{
+    char *a = malloc(1000), *b = malloc(MIB), *c = calloc(100, 100);
+    CHECK(a && b && c, "small allocations failed");
+    CHECK(!owns(a) && !owns(b) && !owns(c), "small blocks must stay with the next allocator");
+    memset(a, 1, 1000);
+    memset(b, 2, MIB);
+    a = realloc(a, 5000);
+    CHECK(a && !owns(a) && a[999] == 1, "small realloc");
+    CHECK(malloc_usable_size(b) >= MIB, "usable size of a small block");
+    free(a);
+    free(b);
+    free(c);
+    free(NULL);
+    return 0;
+}
+
+static int case_big(void)
+{
+    size_t size = 64 * MIB + 123;
+    char *p = malloc(size);
+    CHECK(p && owns(p), "64 MiB + 123 must be disk-backed (p=%p)", (void *)p);
+    CHECK(page_aligned(p), "big blocks are page aligned");
+    CHECK(malloc_usable_size(p) >= size, "usable %zu < %zu", malloc_usable_size(p), size);
+    fill_pattern(p, size, 1);
+    CHECK(check_pattern(p, size, 1) == SIZE_MAX, "data read back");
+    errno = 1234;
+    free(p);
+    CHECK(errno == 1234, "free must keep errno (got %d)", errno);
+    char *q = malloc(32 * MIB);
+    CHECK(q && owns(q), "exactly the threshold is disk-backed");
+    char *r = malloc(32 * MIB - 1);
+    CHECK(r && !owns(r), "one byte under the threshold is not");
+    free(q);
+    free(r);
+    return 0;
+}
+
+static int case_calloc(void)
+{
+    volatile size_t huge = SIZE_MAX / 2; /* hidden from the compiler's own check */
+    errno = 0;
+    CHECK(calloc(huge, 4) == NULL && errno == ENOMEM, "calloc overflow: NULL, ENOMEM");
+    /* Dirty a region and free it, so the next one may reuse its address and file range. */
+    char *dirty = malloc(64 * MIB);
+    CHECK(dirty && owns(dirty), "big malloc");
+    memset(dirty, 0xAB, 64 * MIB);
+    free(dirty);
+    unsigned char *z = calloc(64 * MIB, 1);
+    CHECK(z && owns(z), "calloc(64M, 1) is disk-backed");
+    for (size_t i = 0; i < 64 * MIB; i++)
+        CHECK(z[i] == 0, "calloc memory not zero at %zu", i);
+    uint64_t *product = calloc(8 * MIB, 8);
+    CHECK(product && owns(product), "calloc diverts by count * size");
+    CHECK(product[8 * MIB - 1] == 0, "zero at the end");
+    free(z);
+    free(product);
+    return 0;
+}
+
+static int case_realloc(void)
+{
+    char *p = malloc(MIB);
+    CHECK(p && !owns(p), "start small");
+    fill_pattern(p, MIB, 7);
+    p = realloc(p, 40 * MIB);
+    CHECK(p && owns(p), "small -> big crosses to disk");
+    CHECK(check_pattern(p, MIB, 7) == SIZE_MAX, "data kept crossing up");
+    fill_pattern(p, 40 * MIB, 8);
+    char *grown = realloc(p, 100 * MIB);
+    CHECK(grown && owns(grown), "big -> bigger");
+    CHECK(check_pattern(grown, 40 * MIB, 8) == SIZE_MAX, "data kept growing");
+    char *shrunk = realloc(grown, 50 * MIB);
+    CHECK(shrunk == grown, "shrinking a big block stays in place");
+    CHECK(check_pattern(shrunk, 40 * MIB, 8) == SIZE_MAX, "data kept shrinking");
+    char *small = realloc(shrunk, 2 * MIB);
+    CHECK(small && !owns(small), "big -> small leaves the disk");
+    CHECK(check_pattern(small, 2 * MIB, 8) == SIZE_MAX, "data kept crossing down");
+    CHECK(realloc(small, 0) == NULL, "realloc(p, 0) frees and returns NULL, as glibc");
+    char *fresh = realloc(NULL, 40 * MIB);
+    CHECK(fresh && owns(fresh), "realloc(NULL, big) is malloc");
+    fill_pattern(fresh, 40 * MIB, 9);
+    /* Grow with a neighbour in the way: must move, keeping the data. */
+    char *neighbour = malloc(40 * MIB);
+    char *moved = realloc(fresh, 400 * MIB);
+    CHECK(moved && owns(moved), "big realloc past a neighbour");
+    CHECK(check_pattern(moved, 40 * MIB, 9) == SIZE_MAX, "data kept when moved");
+    /* Doubling 64 MiB to 2 GiB grows in place: same address, nothing copied. */
+    char *doubling = malloc(64 * MIB);
+    CHECK(doubling && owns(doubling), "64 MiB");
+    fill_pattern(doubling, 64 * MIB, 10);
+    uintptr_t start = (uintptr_t)doubling;
+    for (size_t size = 128 * MIB; size <= 2048 * MIB; size *= 2) {
+        doubling = realloc(doubling, size);
+        CHECK((uintptr_t)doubling == start, "growing to %zu MiB moved the block", size >> 20);
+    }
+    CHECK(check_pattern(doubling, 64 * MIB, 10) == SIZE_MAX, "data kept growing in place");
+    free(doubling);
+    errno = 0;
+    volatile size_t huge = SIZE_MAX / 2; /* hidden from the compiler's own check */
+    CHECK(reallocarray(NULL, huge, 3) == NULL && errno == ENOMEM, "reallocarray overflow");
+    char *arr = reallocarray(NULL, 5 * MIB, 8);
+    CHECK(arr && owns(arr), "reallocarray diverts by the product");
+    free(arr);
+    free(neighbour);
+    free(moved);
+    return 0;
+}
+
+static int case_aligned(void)
+{
+    void *p = NULL;
+    CHECK(posix_memalign(&p, 64, 40 * MIB) == 0 && owns(p) && page_aligned(p),
+          "posix_memalign big");
+    free(p);
+    CHECK(posix_memalign(&p, 2 * MIB, 40 * MIB) == 0 && owns(p) && ((uintptr_t)p % (2 * MIB)) == 0,
+          "alignment beyond a page: %p", p);
+    memset(p, 1, 40 * MIB);
+    free(p);
+    CHECK(posix_memalign(&p, 3, 100) == EINVAL, "non-power-of-two alignment is EINVAL");
+    CHECK(posix_memalign(&p, 256, 1000) == 0 && !owns(p) && (uintptr_t)p % 256 == 0,
+          "small aligned");
+    free(p);
+    void *a = aligned_alloc(4096, 40 * MIB);
+    CHECK(a && owns(a), "aligned_alloc big");
+    free(a);
+    a = aligned_alloc(64, 640);
+    CHECK(a && !owns(a) && (uintptr_t)a % 64 == 0, "aligned_alloc small");
+    free(a);
+    a = memalign(1 << 22, 33 * MIB);
+    CHECK(a && owns(a) && (uintptr_t)a % (1 << 22) == 0, "memalign 4 MiB alignment");
+    free(a);
+    a = valloc(33 * MIB);
+    CHECK(a && owns(a) && page_aligned(a), "valloc");
+    free(a);
+    a = pvalloc(33 * MIB + 1);
+    CHECK(a && owns(a) && malloc_usable_size(a) >= 33 * MIB + 4096, "pvalloc rounds to pages");
+    free(a);
+    a = valloc(100);
+    CHECK(a && !owns(a) && page_aligned(a), "small valloc");
+    free(a);
+    return 0;
+}
+
+static int case_pageout(void)
+{
+    size_t size = 256 * MIB;
+    char *p = malloc(size);
+    CHECK(p && owns(p), "big malloc");
+    fill_pattern(p, size, 42);
+    uint64_t res = 0, dirty = 0;
+    CHECK(resident(&res, &dirty) == 0 && res >= size * 9 / 10, "resident %llu after filling",
+          (unsigned long long)res);
+    struct bigmaac_pageout_result r;
+    CHECK(pageout(&r) == 0, "bigmaac_pageout");
+    CHECK(r.bytes_total >= size, "total %llu", (unsigned long long)r.bytes_total);
+    CHECK(r.bytes_written >= size * 9 / 10, "written %llu", (unsigned long long)r.bytes_written);
+    CHECK(r.resident_before >= size * 9 / 10, "before %llu", (unsigned long long)r.resident_before);
+    CHECK(r.resident_after <= r.resident_before / 50, "after %llu of %llu",
+          (unsigned long long)r.resident_after, (unsigned long long)r.resident_before);
+    CHECK(check_pattern(p, size, 42) == SIZE_MAX, "data intact after page-out");
+    fill_pattern(p, size, 43); /* and writable again */
+    CHECK(check_pattern(p, size, 43) == SIZE_MAX, "data rewritten after page-out");
+    free(p);
+    return 0;
+}
+
+/* A child's writes never reach the parent; a child's free never hurts the parent. */
+static int case_fork(void)
+{
+    size_t size = 64 * MIB;
+    char *p = malloc(size);
+    CHECK(p && owns(p), "big malloc");
+    fill_pattern(p, size, 5);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = check_pattern(p, size, 5) == SIZE_MAX;
+        fill_pattern(p, size, 6);
+        ok = ok && check_pattern(p, size, 6) == SIZE_MAX;
+        free(p);
+        char *own = malloc(size); /* the child's own disk-backed block */
+        ok = ok && own && owns(own);
+        if (own)
+            fill_pattern(own, size, 7);
+        ok = ok && own && check_pattern(own, size, 7) == SIZE_MAX;
+        _exit(ok ? 0 : 3);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "child saw wrong data (status %d)", status);
+    CHECK(check_pattern(p, size, 5) == SIZE_MAX, "child's writes or free reached the parent");
+    free(p);
+    return 0;
+}
+
+struct worker { int id; int failed; };
+static volatile int stop_pageouts;
+
+static void *alloc_worker(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 6 && !w->failed; i++) {
+        size_t size = (33 + (size_t)((w->id * 7 + i) % 16)) * MIB;
+        char *p = malloc(size);
+        if (!p || !owns(p)) {
+            w->failed = 1;
+            break;
+        }
+        fill_pattern(p, size, (uint64_t)w->id << 32 | (uint64_t)i);
+        char *q = realloc(p, size + 24 * MIB);
+        if (!q || check_pattern(q, size, (uint64_t)w->id << 32 | (uint64_t)i) != SIZE_MAX)
+            w->failed = 1;
+        free(q ? q : p);
+    }
+    return NULL;
+}
+
+static void *pageout_worker(void *arg)
+{
+    (void)arg;
+    while (!stop_pageouts) {
+        struct bigmaac_pageout_result r;
+        int rc = pageout(&r);
+        if (rc != 0 && rc != BIGMAAC_ERR_BUSY)
+            stop_pageouts = 2;
+        usleep(20000);
+    }
+    return NULL;
+}
+
+static int case_threads(void)
+{
+    enum { N = 4 };
+    pthread_t threads[N], pager;
+    struct worker workers[N];
+    pthread_create(&pager, NULL, pageout_worker, NULL);
+    for (int i = 0; i < N; i++) {
+        workers[i] = (struct worker){.id = i};
+        pthread_create(&threads[i], NULL, alloc_worker, &workers[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(threads[i], NULL);
+    int pager_failed = stop_pageouts == 2;
+    stop_pageouts = 1;
+    pthread_join(pager, NULL);
+    for (int i = 0; i < N; i++)
+        CHECK(!workers[i].failed, "worker %d saw wrong data or a failed allocation", i);
+    CHECK(!pager_failed, "page-out failed while threads allocated");
+    return 0;
+}
+
+/* Fill the swap disk: a failed allocation, never a SIGBUS, even writing into what we hold. */
+static int case_diskfull(void)
+{
+    enum { MAX = 64 };
+    char *blocks[MAX];
+    int n = 0;
+    errno = 0;
+    while (n < MAX && (blocks[n] = malloc(40 * MIB)) != NULL) {
+        CHECK(owns(blocks[n]), "disk-backed until the disk is full");
+        n++;
+    }
+    CHECK(n > 0 && n < MAX, "the small disk filled after %d blocks", n);
+    CHECK(errno == ENOMEM, "a full disk is ENOMEM (errno %d)", errno);
+    for (int i = 0; i < n; i++)
+        fill_pattern(blocks[i], 40 * MIB, (uint64_t)i);
+    for (int i = 0; i < n; i++)
+        CHECK(check_pattern(blocks[i], 40 * MIB, (uint64_t)i) == SIZE_MAX, "block %d", i);
+    free(blocks[--n]);
+    char *again = malloc(40 * MIB);
+    CHECK(again && owns(again), "space freed is usable again");
+    free(again);
+    while (n > 0)
+        free(blocks[--n]);
+    return 0;
+}
+
+/* Allocate and free as fast as possible for argv seconds (threshold 64K set by the
+ * driver), so the control thread republishes all the time. */
+static void *churn_worker(void *arg)
+{
+    time_t end = time(NULL) + *(int *)arg;
+    void *live[64] = {0};
+    unsigned seed = (unsigned)(uintptr_t)&live;
+    while (time(NULL) < end) {
+        int slot = rand_r(&seed) % 64;
+        free(live[slot]);
+        live[slot] = malloc((size_t)(64 + rand_r(&seed) % 960) << 10);
+    }
+    for (int i = 0; i < 64; i++)
+        free(live[i]);
+    return NULL;
+}
+
+static int case_churn(const char *arg)
+{
+    int seconds = atoi(arg);
+    pthread_t a, b;
+    printf("ready\n");
+    fflush(stdout);
+    pthread_create(&a, NULL, churn_worker, &seconds);
+    pthread_create(&b, NULL, churn_worker, &seconds);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    return 0;
+}
+
+/* BIGMAAC_ON_DISK_FULL=ram: past a full disk, big requests are served from RAM. */
+static int case_diskfull_ram(void)
+{
+    enum { N = 8 };
+    char *blocks[N];
+    int on_disk = 0;
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(40 * MIB);
+        CHECK(blocks[i], "allocation %d failed although RAM fall-back is on", i);
+        on_disk += owns(blocks[i]);
+        fill_pattern(blocks[i], 40 * MIB, (uint64_t)i);
+    }
+    CHECK(on_disk > 0 && on_disk < N, "%d of %d on disk", on_disk, N);
+    for (int i = 0; i < N; i++) {
+        CHECK(check_pattern(blocks[i], 40 * MIB, (uint64_t)i) == SIZE_MAX, "block %d", i);
+        free(blocks[i]);
+    }
+    return 0;
+}
+
+/* With BIGMAAC_MIN_BIGMAAC_SIZE set by the driver: argv size is disk-backed, half not. */
+static int case_threshold(const char *arg)
+{
+    size_t size = parse_size(arg);
+    void *big = malloc(size), *under = malloc(size / 2);
+    CHECK(big && owns(big), "%zu bytes must be disk-backed", size);
+    CHECK(under && !owns(under), "%zu bytes must not be", size / 2);
+    free(big);
+    free(under);
+    return 0;
+}
+
+/* After exec: no big allocation; wait for stdin to close. */
+static int case_idle(void)
+{
+    char line[64];
+    printf("idle\n");
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin) && strncmp(line, "exit", 4) != 0)
+        ;
+    return 0;
+}
+
+/* Allocate, fill, say "ready", then obey stdin: "verify", "many N SIZE", "free", "exec",
+ * "exit". */
+static int case_hold(const char *arg)
+{
+    size_t size = parse_size(arg);
+    char *p = malloc(size);
+    CHECK(p && owns(p), "big malloc of %zu", size);
+    fill_pattern(p, size, 99);
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    char line[128];
+    while (fgets(line, sizeof line, stdin)) {
+        if (strncmp(line, "verify", 6) == 0) {
+            printf(check_pattern(p, size, 99) == SIZE_MAX ? "intact\n" : "corrupt\n");
+        } else if (strncmp(line, "many", 4) == 0) {
+            int count = atoi(line + 5);
+            size_t each = parse_size(strchr(line + 5, ' ') + 1);
+            for (int i = 0; i < count; i++) {
+                char *q = malloc(each);
+                if (!q || !owns(q))
+                    return 1;
+                memset(q, i, each);
+            }
+            printf("done\n");
+        } else if (strncmp(line, "free", 4) == 0) {
+            free(p);
+            p = malloc(4096); /* keep "verify" meaningful: a small block, not ours */
+            size = 4096;
+            fill_pattern(p, size, 99);
+            printf("freed\n");
+        } else if (strncmp(line, "exec", 4) == 0) {
+            char *again[] = {self, "idle", NULL};
+            execv(self, again);
+            return 1;
+        } else if (strncmp(line, "exit", 4) == 0) {
+            break;
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "bigmaac_owns");
+    pageout = (int (*)(struct bigmaac_pageout_result *))dlsym(RTLD_DEFAULT, "bigmaac_pageout");
+    resident = (int (*)(uint64_t *, uint64_t *))dlsym(RTLD_DEFAULT, "bigmaac_resident");
+    if (!owns || !pageout || !resident) {
+        fprintf(stderr, "workload: libbigmaac.so is not preloaded\n");
+        return 2;
+    }
+    self = argv[0];
+    const char *name = argc > 1 ? argv[1] : "";
+    const char *arg = argc > 2 ? argv[2] : "64M";
+    if (!strcmp(name, "small")) return case_small();
+    if (!strcmp(name, "big")) return case_big();
+    if (!strcmp(name, "calloc")) return case_calloc();
+    if (!strcmp(name, "realloc")) return case_realloc();
+    if (!strcmp(name, "aligned")) return case_aligned();
+    if (!strcmp(name, "pageout")) return case_pageout();
+    if (!strcmp(name, "fork")) return case_fork();
+    if (!strcmp(name, "threads")) return case_threads();
+    if (!strcmp(name, "diskfull")) return case_diskfull();
+    if (!strcmp(name, "diskfull-ram")) return case_diskfull_ram();
+    if (!strcmp(name, "threshold")) return case_threshold(arg);
+    if (!strcmp(name, "hold")) return case_hold(arg);
+    if (!strcmp(name, "idle")) return case_idle();
+    if (!strcmp(name, "churn")) return case_churn(arg);
+    fprintf(stderr, "workload: unknown case '%s'\n", name);
+    return 2;
+}
