@@ -1,0 +1,174 @@
+/**
+ * Loads the native addon `bigmaac.node` and declares its API (docs/architecture.md §3).
+ *
+ * The addon is the only code in Node that touches a stats segment. It copies each
+ * segment in C and hands back plain objects, so nothing here reads live shared memory.
+ */
+import { existsSync } from 'fs';
+import { join, resolve } from 'path';
+
+/** One process's stats, copied out of its segment. Times are ms since the Unix epoch. */
+export interface ProcessSnapshot {
+  pid: number;
+  /** Clock ticks since boot (field 22 of /proc/PID/stat). */
+  startTime: number;
+  uid: number;
+  kernelId: string;
+  label: string;
+  /** Command line at the first disk-backed allocation, arguments joined by spaces. */
+  command: string;
+  swapDir: string;
+  /** Filesystem type of the swap directory ("ext4", "tmpfs", ...). */
+  swapFs: string;
+  /** The swap directory is RAM (tmpfs, ramfs): nothing is saved. */
+  swapOnRam: boolean;
+  /** BIGMAAC_MIN_BIGMAAC_SIZE in effect. */
+  minBigSize: number;
+  createdAt: number;
+  diskBacked: { bytes: number; count: number };
+  peakBytes: number;
+  updatedAt: number;
+  /** Refreshed by the process at least every second while it lives. */
+  heartbeatAt: number;
+}
+
+export interface AllocationSnapshot {
+  address: number;
+  size: number;
+  createdAt: number;
+  tier: 'big' | 'fry';
+}
+
+/** What readProcess adds: cumulative counters and the largest live allocations. */
+export interface ProcessDetails extends ProcessSnapshot {
+  counters: {
+    liveBigCount: number;
+    liveBigBytes: number;
+    liveFryCount: number;
+    liveFryBytes: number;
+    allocs: number;
+    frees: number;
+    reallocs: number;
+    diskReserved: number;
+    fallbacks: number;
+    failures: number;
+    pageouts: number;
+  };
+  /** Live allocations in all; `allocations` holds the largest ones (up to 1024). */
+  allocationsTotal: number;
+  allocations: AllocationSnapshot[];
+}
+
+export interface PageoutProgressEvent {
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface AddonPageoutResult {
+  pid: number;
+  bytesWritten: number;
+  durationMs: number;
+  residentBefore: number;
+  residentAfter: number;
+}
+
+export interface PageoutJob {
+  promise: Promise<AddonPageoutResult>;
+  /** Asks the worker to stop; the promise then rejects with code ECANCELLED. */
+  cancel(): void;
+}
+
+/** Codes of the errors the addon throws (`error.code`). */
+export type AddonErrorCode =
+  | 'ENOENT_PROCESS'
+  | 'EPERM'
+  | 'EINCOMPATIBLE'
+  | 'EBUSY_PAGEOUT'
+  | 'ETORN'
+  | 'ECANCELLED'
+  | 'ETIMEDOUT'
+  | 'EINVAL'
+  | 'EUNSAFE_DIR'
+  | 'EIO';
+
+/**
+ * The addon's exports. `dir` overrides the segment directory for one call; without it the
+ * reader uses BIGMAAC_SEGMENT_DIR or its default, which `segmentDir()` reports.
+ */
+export interface BigmaacAddon {
+  segmentDir(): string;
+  /** Live processes by pid; stale segments are removed, unreadable ones left out. */
+  listProcesses(dir?: string): ProcessSnapshot[];
+  /** One process, with counters and its largest allocations; throws with a `.code`. */
+  readProcess(pid: number, dir?: string): ProcessDetails;
+  /** Runs on a worker thread; errors reject the promise with a `.code`. */
+  pageout(
+    pid: number,
+    onProgress?: ((progress: PageoutProgressEvent) => void) | null,
+    dir?: string
+  ): PageoutJob;
+  /** The segment layout version this build reads. */
+  segmentVersion: number;
+}
+
+/** Raised when the addon cannot be found or loaded. */
+export class AddonLoadError extends Error {
+  readonly code = 'ENOADDON';
+  constructor(message: string) {
+    super(message);
+    this.name = 'AddonLoadError';
+  }
+}
+
+/** True when `error` came from the addon: checked by shape, its realm differs under jest. */
+export function isAddonError(error: unknown): error is Error & { code: AddonErrorCode } {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    typeof (error as { message?: unknown }).message === 'string'
+  );
+}
+
+/**
+ * Where to look for the addon, in order: BIGMAAC_ADDON, next to the bundle, then the
+ * repository's build output (from the bundle in python/jupyterlab_bigmaac/_bundled, or
+ * from the sources in src/agent).
+ */
+export function addonCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.BIGMAAC_ADDON) {
+    return [resolve(env.BIGMAAC_ADDON)];
+  }
+  // The repository root is two levels up from src/agent and three from the bundle.
+  const repositoryBuilds = [resolve(__dirname, '..', '..'), resolve(__dirname, '..', '..', '..')]
+    .filter(root => existsSync(join(root, 'native')))
+    .map(root => join(root, 'native', 'build', 'bigmaac.node'));
+  return [join(__dirname, 'bigmaac.node'), ...repositoryBuilds];
+}
+
+let loaded: BigmaacAddon | undefined;
+
+/** The addon, loaded once. Throws AddonLoadError with the paths tried. */
+export function loadAddon(): BigmaacAddon {
+  if (loaded) {
+    return loaded;
+  }
+  const candidates = addonCandidates();
+  const path = candidates.find(candidate => existsSync(candidate));
+  if (!path) {
+    throw new AddonLoadError(
+      `the BigMaac addon is missing (looked for ${candidates.join(', ')}); ` +
+        'build it with `make addon` or set BIGMAAC_ADDON'
+    );
+  }
+  // process.dlopen rather than require: the path is only known at run time and the
+  // bundler must leave it alone.
+  const module = { exports: {} as BigmaacAddon };
+  try {
+    process.dlopen(module, path);
+  } catch (error) {
+    throw new AddonLoadError(`cannot load the BigMaac addon ${path}: ${(error as Error).message}`);
+  }
+  loaded = module.exports;
+  return loaded;
+}

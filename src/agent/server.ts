@@ -1,0 +1,299 @@
+/**
+ * The agent: JSON-RPC 2.0 over stdio with Content-Length framing (vscode-jsonrpc), with
+ * LSP's lifecycle. The protocol is documented in docs/protocol.md.
+ */
+import {
+  CancellationToken,
+  createMessageConnection,
+  MessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter
+} from 'vscode-jsonrpc/node';
+
+import {
+  ErrorCodes,
+  InitializeParams,
+  InitializeResult,
+  Methods,
+  PageoutParams,
+  PageoutProgress,
+  PageoutResult,
+  PROTOCOL_VERSION,
+  ProcessesListResult,
+  ProcessGetParams,
+  ProcessGetResult,
+  ProgressToken,
+  ServerCapabilities
+} from '../common/protocol';
+import { invalidParams, protocolError, toResponseError } from './errors';
+import { debug, log } from './log';
+import { PageoutManager } from './pageout';
+import { getProcess, listProcesses, pidProblem } from './processes';
+import { SERVER_NAME, VERSION } from './version';
+import { watchParent } from './watchdog';
+
+export const CAPABILITIES: ServerCapabilities = {
+  processesList: true,
+  processGet: true,
+  pageout: { supported: true, workDoneProgress: true, cancellable: true },
+  statsSubscription: false,
+  history: false,
+  policies: []
+};
+
+type Lifecycle = 'starting' | 'running' | 'shuttingDown';
+
+export interface AgentOptions {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** Exit when this process is gone. */
+  parentPid?: number;
+  /** Called once with the exit code LSP prescribes: 0 after shutdown, else 1. */
+  onExit: (code: number) => void;
+}
+
+/** Progress notifications are sent at most this often, besides begin and end. */
+const PROGRESS_INTERVAL_MS = 100;
+/** After stdin closes, how long the agent must have been idle before it exits. */
+const IDLE_BEFORE_EXIT_MS = 50;
+/** After stdin closes, the longest the agent waits for requests still running. */
+const MAX_WAIT_AFTER_CLOSE_MS = 30000;
+/** After `exit`, how long pending writes and cancelled page-outs may take. */
+const FORCED_EXIT_MS = 2000;
+
+export class Agent {
+  private readonly connection: MessageConnection;
+  private readonly pageouts = new PageoutManager();
+  private lifecycle: Lifecycle = 'starting';
+  private exited = false;
+  /** Requests being handled, and when a message last arrived (see exitWhenIdle). */
+  private inFlight = 0;
+  private lastActivity = Date.now();
+  private stopWatchdog: (() => void) | undefined;
+
+  constructor(private readonly options: AgentOptions) {
+    this.connection = createMessageConnection(
+      new StreamMessageReader(options.input),
+      new StreamMessageWriter(options.output)
+    );
+    this.registerHandlers();
+  }
+
+  start(): void {
+    const { parentPid } = this.options;
+    if (parentPid !== undefined) {
+      this.stopWatchdog = watchParent(parentPid, () => {
+        log(`parent process ${parentPid} is gone; exiting`);
+        this.exit();
+      });
+    }
+    this.connection.onError(([error]) => log(`bad message: ${error.message}`));
+    // The client closed our stdin without `exit`: answer what was already sent, then go.
+    this.connection.onClose(() => this.exitWhenIdle());
+    this.connection.listen();
+    debug(`listening (protocol ${PROTOCOL_VERSION}, pid ${process.pid})`);
+  }
+
+  private registerHandlers(): void {
+    const c = this.connection;
+    c.onRequest(Methods.initialize, (params: InitializeParams) =>
+      this.tracked(() => this.initialize(params))
+    );
+    c.onRequest(Methods.shutdown, () => this.tracked(() => this.shutdown()));
+    c.onRequest(Methods.processesList, () => this.guarded(() => this.processesList()));
+    c.onRequest(Methods.processGet, (params: ProcessGetParams) =>
+      this.guarded(() => this.processGet(params))
+    );
+    c.onRequest(Methods.processPageout, (params: PageoutParams, token: CancellationToken) =>
+      this.guarded(() => this.pageout(params, token))
+    );
+    c.onRequest((method: string) =>
+      this.guarded(() => {
+        throw protocolError(ErrorCodes.MethodNotFound, 'ENOMETHOD', `unknown method ${method}`);
+      })
+    );
+    c.onNotification(Methods.initialized, () => this.touch(() => debug('client initialized')));
+    c.onNotification(Methods.exit, () => this.exit());
+    c.onNotification((method: string) => this.touch(() => debug(`ignored notification ${method}`)));
+  }
+
+  private touch(handler: () => void): void {
+    this.lastActivity = Date.now();
+    handler();
+  }
+
+  /** Runs a request handler, counting it as in flight until it has settled. */
+  private async tracked<T>(handler: () => T | Promise<T>): Promise<T> {
+    this.inFlight += 1;
+    this.lastActivity = Date.now();
+    try {
+      return await handler();
+    } finally {
+      this.inFlight -= 1;
+      this.lastActivity = Date.now();
+    }
+  }
+
+  /** Runs a request handler once the lifecycle allows it, mapping failures to protocol errors. */
+  private guarded<T>(handler: () => T | Promise<T>): Promise<T> {
+    return this.tracked(() => this.checkedCall(handler));
+  }
+
+  private async checkedCall<T>(handler: () => T | Promise<T>): Promise<T> {
+    if (this.lifecycle === 'starting') {
+      throw protocolError(
+        ErrorCodes.NotInitialized,
+        'ENOT_INITIALIZED',
+        'the agent is not initialized: send `initialize` first'
+      );
+    }
+    if (this.lifecycle === 'shuttingDown') {
+      throw protocolError(ErrorCodes.InvalidRequest, 'EINVAL', 'the agent is shutting down');
+    }
+    try {
+      return await handler();
+    } catch (error) {
+      throw toResponseError(error);
+    }
+  }
+
+  private initialize(params: InitializeParams): InitializeResult {
+    if (this.lifecycle !== 'starting') {
+      throw protocolError(ErrorCodes.InvalidRequest, 'EINVAL', 'initialize may be sent only once');
+    }
+    this.lifecycle = 'running';
+    const client = params?.clientInfo?.name ?? 'unknown client';
+    debug(`initialize from ${client} (protocol ${params?.protocolVersion ?? 'unspecified'})`);
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: CAPABILITIES,
+      serverInfo: { name: SERVER_NAME, version: VERSION }
+    };
+  }
+
+  private shutdown(): null {
+    if (this.lifecycle === 'starting') {
+      throw protocolError(
+        ErrorCodes.NotInitialized,
+        'ENOT_INITIALIZED',
+        'the agent is not initialized: send `initialize` first'
+      );
+    }
+    this.lifecycle = 'shuttingDown';
+    this.pageouts.cancelAll();
+    return null;
+  }
+
+  private processesList(): ProcessesListResult {
+    return { processes: listProcesses() };
+  }
+
+  private processGet(params: ProcessGetParams): ProcessGetResult {
+    const problem = pidProblem(params?.pid);
+    if (problem) {
+      throw invalidParams(problem);
+    }
+    return { process: getProcess(params.pid) };
+  }
+
+  private async pageout(params: PageoutParams, token: CancellationToken): Promise<PageoutResult> {
+    const problem = pidProblem(params?.pid);
+    if (problem) {
+      throw invalidParams(problem);
+    }
+    const pid = params.pid;
+    const progress = this.progressReporter(params.workDoneToken, pid);
+    try {
+      const result = await this.pageouts.pageout(pid, {
+        onProgress: progress?.report,
+        onCancellable: cancel => {
+          if (token.isCancellationRequested) {
+            cancel();
+          }
+          token.onCancellationRequested(cancel);
+        }
+      });
+      progress?.end(`paged out ${result.bytesWritten} bytes`);
+      return result;
+    } catch (error) {
+      const cancelled = (error as { code?: unknown })?.code === 'ECANCELLED';
+      progress?.end(cancelled ? 'page-out cancelled' : 'page-out failed');
+      throw error;
+    }
+  }
+
+  /** `$/progress` for one page-out, throttled; undefined when the client gave no token. */
+  private progressReporter(token: ProgressToken | undefined, pid: number) {
+    if (token === undefined || token === null) {
+      return undefined;
+    }
+    if (typeof token !== 'string' && typeof token !== 'number') {
+      throw invalidParams('workDoneToken must be a string or a number');
+    }
+    const send = (value: PageoutProgress) => {
+      void this.connection.sendNotification(Methods.progress, { token, value });
+    };
+    send({ kind: 'begin', title: `Paging out process ${pid}`, cancellable: true, percentage: 0 });
+    let lastSent = 0;
+    return {
+      report: ({ bytesDone, bytesTotal }: { bytesDone: number; bytesTotal: number }) => {
+        const now = Date.now();
+        if (now - lastSent < PROGRESS_INTERVAL_MS && bytesDone < bytesTotal) {
+          return;
+        }
+        lastSent = now;
+        const percentage = bytesTotal > 0 ? Math.floor((100 * bytesDone) / bytesTotal) : 100;
+        send({ kind: 'report', bytesDone, bytesTotal, percentage });
+      },
+      end: (message: string) => send({ kind: 'end', message })
+    };
+  }
+
+  /**
+   * After stdin closed: vscode-jsonrpc still dispatches the messages it has queued, one
+   * per event-loop turn, so leave only once nothing has arrived or run for a while.
+   */
+  private exitWhenIdle(): void {
+    const closedAt = Date.now();
+    const timer = setInterval(() => {
+      const idle = this.inFlight === 0 && Date.now() - this.lastActivity >= IDLE_BEFORE_EXIT_MS;
+      // Nobody may be left to read a page-out that never ends: do not wait for it forever.
+      if (idle || Date.now() - closedAt > MAX_WAIT_AFTER_CLOSE_MS) {
+        clearInterval(timer);
+        this.exit();
+      }
+    }, IDLE_BEFORE_EXIT_MS / 2);
+  }
+
+  private exit(): void {
+    if (this.exited) {
+      return;
+    }
+    this.exited = true;
+    this.stopWatchdog?.();
+    this.pageouts.cancelAll();
+    const code = this.lifecycle === 'shuttingDown' ? 0 : 1;
+    // The connection stays open: answers already handed to its writer must still go out.
+    this.options.onExit(code);
+  }
+}
+
+/** `bigmaac agent`: serve the protocol on stdin/stdout until `exit` or the parent dies. */
+export function runAgent(parentPid?: number): void {
+  // Anything printed by mistake must not corrupt the protocol stream.
+  console.log = console.error;
+  console.info = console.error;
+  const agent = new Agent({
+    input: process.stdin,
+    output: process.stdout,
+    parentPid,
+    onExit: code => {
+      // Stop reading and let the event loop drain, so answers still being written reach
+      // the pipe; leave by force if something keeps the loop alive.
+      process.exitCode = code;
+      process.stdin.destroy();
+      setTimeout(() => process.exit(code), FORCED_EXIT_MS).unref();
+    }
+  });
+  agent.start();
+}

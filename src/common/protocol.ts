@@ -1,0 +1,242 @@
+/**
+ * The BigMaac agent protocol: JSON-RPC 2.0 method names, parameters, results and
+ * error codes shared by the agent, the CLI and the front ends.
+ *
+ * Pure types and constants: this module is compiled both for Node (the agent) and
+ * for the browser (the JupyterLab extension), so it must not import anything.
+ * The prose version is docs/protocol.md; keep the two in step.
+ */
+
+/**
+ * Version of this protocol. The minor part grows when methods or fields are added;
+ * the major part changes only when an existing method changes meaning.
+ */
+export const PROTOCOL_VERSION = '1.0';
+
+/**
+ * Method and notification names.
+ */
+export namespace Methods {
+  export const initialize = 'initialize';
+  export const initialized = 'initialized';
+  export const shutdown = 'shutdown';
+  export const exit = 'exit';
+  export const processesList = 'processes/list';
+  export const processGet = 'process/get';
+  export const processPageout = 'process/pageout';
+  export const progress = '$/progress';
+  export const cancelRequest = '$/cancelRequest';
+}
+
+/**
+ * Error codes in JSON-RPC error responses. Every error also carries
+ * `data: { code }` with the symbolic name below, so clients need not keep
+ * the numbers.
+ */
+export namespace ErrorCodes {
+  /** JSON-RPC: the request is not allowed now (after `shutdown`, a second `initialize`). */
+  export const InvalidRequest = -32600;
+  /** JSON-RPC: the params are not what the method takes. */
+  export const InvalidParams = -32602;
+  /** JSON-RPC: the method does not exist. */
+  export const MethodNotFound = -32601;
+  /** JSON-RPC: the agent failed for a reason listed nowhere else. */
+  export const InternalError = -32603;
+  /**
+   * Sent by the Jupyter server's websocket proxy, never by the agent: the agent cannot be
+   * started or died while the request was pending (docs/architecture.md §5).
+   */
+  export const AgentUnavailable = -32001;
+  /** A request other than `initialize` arrived before `initialize` (as in LSP). */
+  export const NotInitialized = -32002;
+  /** No BigMaac process with that pid (never existed, exited, or not under the library). */
+  export const UnknownProcess = -32100;
+  /** The process belongs to someone the agent may not act for. */
+  export const PermissionDenied = -32101;
+  /** The process's segment is foreign, truncated or of another layout version. */
+  export const IncompatibleSegment = -32102;
+  /** A page-out of that process is already running. */
+  export const PageoutRunning = -32103;
+  /** The client cancelled the request through `$/cancelRequest`. */
+  export const RequestCancelled = -32800;
+}
+
+/** Symbolic names carried in `error.data.code`. */
+export type ErrorName =
+  | 'EINVAL'
+  | 'ENOMETHOD'
+  | 'EINTERNAL'
+  | 'ENOT_INITIALIZED'
+  | 'ENOENT_PROCESS'
+  | 'EPERM'
+  | 'EINCOMPATIBLE'
+  | 'EBUSY_PAGEOUT'
+  | 'ETORN'
+  | 'ECANCELLED';
+
+/** What `error.data` holds in every error the agent sends. */
+export interface ErrorData {
+  code: ErrorName;
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+export interface ClientInfo {
+  name: string;
+  version?: string;
+}
+
+export interface InitializeParams {
+  /** The client's pid, informative only (the watchdog uses --parent-pid). */
+  processId?: number | null;
+  clientInfo?: ClientInfo;
+  /** The protocol version the client was written for. */
+  protocolVersion?: string;
+}
+
+/**
+ * What the agent can do. Clients test a capability before they use a method, so
+ * later versions add entries here instead of bumping the protocol's major version.
+ */
+export interface ServerCapabilities {
+  /** `processes/list` is served. */
+  processesList: boolean;
+  /** `process/get` is served (stats and allocations; residency comes later). */
+  processGet: boolean;
+  /** `process/pageout`: whether it is served, reports `$/progress`, and honours cancel. */
+  pageout: { supported: boolean; workDoneProgress: boolean; cancellable: boolean };
+  /** `stats/subscribe` and `stats/update` (later). */
+  statsSubscription: boolean;
+  /** `history/get` (later). */
+  history: boolean;
+  /** Names of the policies `policy/get` and `policy/set` know (later; empty for now). */
+  policies: string[];
+}
+
+export interface ServerInfo {
+  name: string;
+  version: string;
+}
+
+export interface InitializeResult {
+  protocolVersion: string;
+  capabilities: ServerCapabilities;
+  serverInfo: ServerInfo;
+}
+
+// ------------------------------------------------------------------ processes
+
+/** One process running under the library, as the agent reports it. */
+export interface ProcessInfo {
+  pid: number;
+  /** Start time in clock ticks since boot (field 22 of /proc/PID/stat): with pid, the identity. */
+  startTime: number;
+  uid: number;
+  /** Jupyter kernel id (BIGMAAC_KERNEL_ID), empty when not a kernel. */
+  kernelId: string;
+  /** Human label (BIGMAAC_LABEL), may be empty. */
+  label: string;
+  /** Command line from /proc/PID/cmdline, arguments joined by spaces; empty if unreadable. */
+  command: string;
+  /** Directory holding the process's unlinked swap files. */
+  swapDir: string;
+  /** Live disk-backed allocations. */
+  diskBacked: { bytes: number; count: number };
+  /** Highest disk-backed byte count seen so far. */
+  peakBytes: number;
+  /** When the process last updated its stats, milliseconds since the Unix epoch. */
+  updatedAt: number;
+}
+
+export interface ProcessesListResult {
+  processes: ProcessInfo[];
+}
+
+export interface ProcessGetParams {
+  pid: number;
+}
+
+/** One live disk-backed allocation. */
+export interface AllocationInfo {
+  /** Start address in the process (a plain number). */
+  address: number;
+  /** Mapped bytes. */
+  size: number;
+  /** Milliseconds since the Unix epoch. */
+  createdAt: number;
+  /** `big`: its own file-backed region; `fry`: a block of the small-allocation arena (later). */
+  tier: 'big' | 'fry';
+}
+
+/** Cumulative counters of one process since its first disk-backed allocation. */
+export interface ProcessCounters {
+  liveBigCount: number;
+  liveBigBytes: number;
+  liveFryCount: number;
+  liveFryBytes: number;
+  allocs: number;
+  frees: number;
+  reallocs: number;
+  /** Bytes reserved on disk (fallocated) in the swap files. */
+  diskReserved: number;
+  /** Big requests served from RAM because the swap directory was unusable. */
+  fallbacks: number;
+  /** Big requests that failed (for example: disk full). */
+  failures: number;
+  pageouts: number;
+}
+
+/** Everything `process/get` reports about one process. */
+export interface ProcessDetails extends ProcessInfo {
+  /** Filesystem type of the swap directory ("ext4", "tmpfs", ...). */
+  swapFs: string;
+  /** The swap directory is RAM (tmpfs, ramfs): disk-backing saves nothing there. */
+  swapOnRam: boolean;
+  /** The threshold in effect (BIGMAAC_MIN_BIGMAAC_SIZE), bytes. */
+  minBigSize: number;
+  /** When the process made its first disk-backed allocation, ms since the Unix epoch. */
+  createdAt: number;
+  /** Refreshed by the process at least every second while it lives. */
+  heartbeatAt: number;
+  counters: ProcessCounters;
+  /** Number of live allocations; `allocations` lists the largest ones (at most 1024). */
+  allocationsTotal: number;
+  allocations: AllocationInfo[];
+}
+
+export interface ProcessGetResult {
+  process: ProcessDetails;
+}
+
+// ------------------------------------------------------------------ page-out
+
+export interface PageoutParams {
+  pid: number;
+  /** When given, the agent reports progress with `$/progress` under this token. */
+  workDoneToken?: ProgressToken;
+}
+
+export interface PageoutResult {
+  pid: number;
+  /** Bytes written back to the swap files. */
+  bytesWritten: number;
+  durationMs: number;
+  /** Disk-backed bytes resident in RAM before and after the page-out. */
+  residentBefore: number;
+  residentAfter: number;
+}
+
+// ------------------------------------------------------------------ progress
+
+export type ProgressToken = number | string;
+
+/** `value` of a `$/progress` notification for a page-out, shaped like LSP's work-done progress. */
+export type PageoutProgress =
+  | { kind: 'begin'; title: string; cancellable: boolean; percentage: number }
+  | { kind: 'report'; bytesDone: number; bytesTotal: number; percentage: number }
+  | { kind: 'end'; message: string };
+
+export interface ProgressParams<T> {
+  token: ProgressToken;
+  value: T;
+}
