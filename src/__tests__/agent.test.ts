@@ -1,0 +1,315 @@
+/**
+ * The agent bundle over stdio against real processes under the preload library.
+ */
+import { spawn } from 'child_process';
+import { rmSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { CancellationTokenSource } from 'vscode-jsonrpc/node';
+
+import {
+  ErrorCodes,
+  InitializeResult,
+  PageoutProgress,
+  PageoutResult,
+  ProcessesListResult,
+  ProcessGetResult,
+  ProgressParams
+} from '../common/protocol';
+import {
+  AgentProcess,
+  BigProcess,
+  BUNDLE,
+  MiB,
+  requireArtifacts,
+  responseError,
+  Sandbox,
+  startAgent,
+  startBigProcess
+} from './helpers';
+
+const INITIALIZE = { processId: process.pid, clientInfo: { name: 'jest' }, protocolVersion: '1.0' };
+
+let sandbox: Sandbox;
+let big: BigProcess;
+const agents: AgentProcess[] = [];
+
+function agent(args: string[] = []): AgentProcess {
+  const started = startAgent(sandbox, args);
+  agents.push(started);
+  return started;
+}
+
+async function initializedAgent(): Promise<AgentProcess> {
+  const started = agent();
+  await started.connection.sendRequest('initialize', INITIALIZE);
+  await started.connection.sendNotification('initialized', {});
+  return started;
+}
+
+beforeAll(async () => {
+  requireArtifacts();
+  sandbox = new Sandbox();
+  big = await startBigProcess(sandbox, 64 * MiB);
+});
+
+afterEach(async () => {
+  await Promise.all(agents.splice(0).map(a => a.stop()));
+});
+
+afterAll(async () => {
+  await big?.stop();
+  sandbox?.dispose();
+});
+
+describe('lifecycle', () => {
+  it('answers initialize with protocol version, capabilities and server info', async () => {
+    const { connection } = agent();
+    const result = await connection.sendRequest<InitializeResult>('initialize', INITIALIZE);
+    expect(result.protocolVersion).toBe('1.0');
+    expect(result.serverInfo.name).toBe('bigmaac-agent');
+    expect(result.serverInfo.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(result.capabilities.processesList).toBe(true);
+    expect(result.capabilities.processGet).toBe(true);
+    expect(result.capabilities.pageout).toEqual({
+      supported: true,
+      workDoneProgress: true,
+      cancellable: true
+    });
+  });
+
+  it('refuses requests before initialize with -32002', async () => {
+    const { connection } = agent();
+    const error = await responseError(connection.sendRequest('processes/list'));
+    expect(error.code).toBe(ErrorCodes.NotInitialized);
+    expect(error.message).toMatch(/initialize/);
+    // The agent is still there and initializes afterwards.
+    await expect(connection.sendRequest('initialize', INITIALIZE)).resolves.toHaveProperty(
+      'protocolVersion'
+    );
+  });
+
+  it('answers an unknown method with -32601 and keeps running', async () => {
+    const { connection } = await initializedAgent();
+    const error = await responseError(connection.sendRequest('no/such/method', {}));
+    expect(error.code).toBe(ErrorCodes.MethodNotFound);
+    await expect(connection.sendRequest('processes/list')).resolves.toHaveProperty('processes');
+  });
+
+  it('ends with exit code 0 after shutdown and exit', async () => {
+    const started = await initializedAgent();
+    await expect(started.connection.sendRequest('shutdown')).resolves.toBeNull();
+    const error = await responseError(started.connection.sendRequest('processes/list'));
+    expect(error.code).toBe(ErrorCodes.InvalidRequest);
+    await started.connection.sendNotification('exit');
+    await expect(started.exited).resolves.toEqual({ code: 0, signal: null });
+  });
+
+  it('ends with exit code 1 on exit without shutdown', async () => {
+    const started = await initializedAgent();
+    await started.connection.sendNotification('exit');
+    await expect(started.exited).resolves.toEqual({ code: 1, signal: null });
+  });
+
+  it('exits when its parent process is gone', async () => {
+    const parent = spawn('sleep', ['60']);
+    const started = agent(['--parent-pid', String(parent.pid)]);
+    await started.connection.sendRequest('initialize', INITIALIZE);
+    parent.kill('SIGKILL');
+    const { code } = await started.exited;
+    expect(code).toBe(1);
+    expect(started.stderr()).toMatch(/parent process \d+ is gone/);
+  });
+
+  it('writes nothing but Content-Length framed messages on stdout', async () => {
+    const raw = spawn(process.execPath, [BUNDLE, 'agent'], {
+      env: sandbox.env(),
+      stdio: ['pipe', 'pipe', 'pipe']
+    });
+    const chunks: Buffer[] = [];
+    raw.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const frame = (body: string) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    // Malformed JSON first: the agent must survive it and answer what follows.
+    raw.stdin.write(frame('{"jsonrpc": "2.0", "id": 0, "method": '));
+    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: {} };
+    raw.stdin.write(frame(JSON.stringify(initialize)));
+    raw.stdin.write(frame(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'shutdown' })));
+    raw.stdin.write(frame(JSON.stringify({ jsonrpc: '2.0', method: 'exit' })));
+    const code = await new Promise(done => raw.on('exit', done));
+    expect(code).toBe(0);
+    const messages: { id: number; result?: unknown }[] = [];
+    let rest = Buffer.concat(chunks);
+    while (rest.length > 0) {
+      const header = /^Content-Length: (\d+)\r\n\r\n/.exec(rest.toString('latin1'));
+      expect(header).not.toBeNull();
+      const start = header![0].length;
+      const end = start + Number(header![1]);
+      messages.push(JSON.parse(rest.subarray(start, end).toString('utf8')));
+      rest = rest.subarray(end);
+    }
+    expect(messages.map(m => m.id)).toEqual([1, 2]);
+    expect(messages[0].result).toHaveProperty('serverInfo');
+  });
+});
+
+describe('processes/list', () => {
+  it('reports the process under the library with its disk-backed memory', async () => {
+    const { connection } = await initializedAgent();
+    const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
+    const info = processes.find(p => p.pid === big.pid);
+    expect(info).toBeDefined();
+    expect(info!.diskBacked.bytes).toBeGreaterThanOrEqual(64 * MiB);
+    expect(info!.diskBacked.count).toBeGreaterThanOrEqual(1);
+    expect(info!.peakBytes).toBeGreaterThanOrEqual(info!.diskBacked.bytes);
+    expect(info!.kernelId).toBe('jest-kernel-0001');
+    expect(info!.label).toBe('jest');
+    expect(info!.command).toContain('python');
+    expect(info!.uid).toBe(process.getuid!());
+    expect(info!.swapDir).toBe(sandbox.swapDir);
+    expect(Math.abs(Date.now() - info!.updatedAt)).toBeLessThan(10 * 60 * 1000);
+  });
+
+  it('answers -32603 naming the missing addon, and keeps running', async () => {
+    const started = startAgent(sandbox, [], { BIGMAAC_ADDON: '/nonexistent/bigmaac.node' });
+    agents.push(started);
+    await started.connection.sendRequest('initialize', INITIALIZE);
+    const error = await responseError(started.connection.sendRequest('processes/list'));
+    expect(error.code).toBe(ErrorCodes.InternalError);
+    expect(error.message).toMatch(/addon is missing \(looked for \/nonexistent\/bigmaac.node\)/);
+    await expect(started.connection.sendRequest('shutdown')).resolves.toBeNull();
+  });
+
+  it('no longer reports a process once it has exited', async () => {
+    const short = await startBigProcess(sandbox, 8 * MiB, 'jest-kernel-short');
+    const { connection } = await initializedAgent();
+    let list = await connection.sendRequest<ProcessesListResult>('processes/list');
+    expect(list.processes.map(p => p.pid)).toContain(short.pid);
+    await short.stop();
+    list = await connection.sendRequest<ProcessesListResult>('processes/list');
+    expect(list.processes.map(p => p.pid)).not.toContain(short.pid);
+  });
+});
+
+describe('process/get', () => {
+  it('reports the process with its counters and allocations', async () => {
+    const { connection } = await initializedAgent();
+    const { process: details } = await connection.sendRequest<ProcessGetResult>('process/get', {
+      pid: big.pid
+    });
+    expect(details.pid).toBe(big.pid);
+    expect(details.kernelId).toBe('jest-kernel-0001');
+    expect(details.minBigSize).toBe(MiB);
+    expect(details.counters.liveBigBytes).toBeGreaterThanOrEqual(64 * MiB);
+    expect(details.counters.allocs).toBeGreaterThanOrEqual(details.allocationsTotal);
+    expect(details.allocations.length).toBe(Math.min(details.allocationsTotal, 1024));
+    const largest = details.allocations[0];
+    expect(largest.size).toBeGreaterThanOrEqual(64 * MiB);
+    expect(largest.tier).toBe('big');
+    expect(largest.address % 4096).toBe(0);
+  });
+
+  it('answers an unknown pid with -32100', async () => {
+    const { connection } = await initializedAgent();
+    const error = await responseError(connection.sendRequest('process/get', { pid: process.pid }));
+    expect(error.code).toBe(ErrorCodes.UnknownProcess);
+  });
+});
+
+describe('process/pageout', () => {
+  it('pages the process out and reports progress under the token', async () => {
+    const { connection } = await initializedAgent();
+    const progress: PageoutProgress[] = [];
+    connection.onNotification('$/progress', (params: ProgressParams<PageoutProgress>) => {
+      if (params.token === 'jest-token') {
+        progress.push(params.value);
+      }
+    });
+    const result = await connection.sendRequest<PageoutResult>('process/pageout', {
+      pid: big.pid,
+      workDoneToken: 'jest-token'
+    });
+    expect(result.pid).toBe(big.pid);
+    expect(result.residentBefore).toBeGreaterThanOrEqual(64 * MiB);
+    expect(result.residentAfter).toBeLessThan(result.residentBefore / 2);
+    expect(result.durationMs).toBeGreaterThanOrEqual(0);
+    expect(progress[0].kind).toBe('begin');
+    expect(progress[progress.length - 1].kind).toBe('end');
+    // The process's data survived: it still answers and is still listed with its memory.
+    const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
+    const after = processes.find(p => p.pid === big.pid);
+    expect(after?.diskBacked.bytes).toBeGreaterThanOrEqual(64 * MiB);
+  });
+
+  it('ends a cancelled page-out with -32800 or its result, and stays usable', async () => {
+    const { connection } = await initializedAgent();
+    const source = new CancellationTokenSource();
+    const request = connection.sendRequest<PageoutResult>(
+      'process/pageout',
+      { pid: big.pid },
+      source.token
+    );
+    source.cancel();
+    try {
+      const result = await request;
+      expect(result.pid).toBe(big.pid); // finished before the cancel arrived
+    } catch (error) {
+      expect((error as { code: number }).code).toBe(ErrorCodes.RequestCancelled);
+    }
+    await expect(
+      connection.sendRequest<PageoutResult>('process/pageout', { pid: big.pid })
+    ).resolves.toHaveProperty('pid', big.pid);
+  });
+
+  it('answers a second page-out of the same process with -32103 while the first runs', async () => {
+    const dirty = await startBigProcess(sandbox, 64 * MiB, 'jest-kernel-busy');
+    try {
+      const { connection } = await initializedAgent();
+      const first = connection.sendRequest<PageoutResult>('process/pageout', { pid: dirty.pid });
+      const second = responseError(connection.sendRequest('process/pageout', { pid: dirty.pid }));
+      const error = await second;
+      expect(error.code).toBe(ErrorCodes.PageoutRunning);
+      expect(error.data?.code).toBe('EBUSY_PAGEOUT');
+      await expect(first).resolves.toHaveProperty('pid', dirty.pid);
+    } finally {
+      await dirty.stop();
+    }
+  });
+
+  it('answers an unknown pid with -32100', async () => {
+    const { connection } = await initializedAgent();
+    // Our own pid is alive but not under the library.
+    const request = connection.sendRequest('process/pageout', { pid: process.pid });
+    const error = await responseError(request);
+    expect(error.code).toBe(ErrorCodes.UnknownProcess);
+    expect(error.data?.code).toBe('ENOENT_PROCESS');
+    expect(error.message).toContain(String(process.pid));
+  });
+
+  it('answers a segment of another layout version with -32102 and keeps listing', async () => {
+    const { connection } = await initializedAgent();
+    const segment = Buffer.alloc(64);
+    segment.writeBigUInt64LE(0x31474553434d4742n, 0); // the magic, then version 99
+    segment.writeUInt32LE(99, 8);
+    const pid = 4000321;
+    writeFileSync(join(sandbox.segmentDir, `${pid}.seg`), segment, { mode: 0o600 });
+    try {
+      const error = await responseError(connection.sendRequest('process/pageout', { pid }));
+      expect(error.code).toBe(ErrorCodes.IncompatibleSegment);
+      expect(error.data?.code).toBe('EINCOMPATIBLE');
+      expect(error.message).toMatch(/another layout version/);
+      const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
+      expect(processes.map(p => p.pid)).toContain(big.pid);
+      expect(processes.map(p => p.pid)).not.toContain(pid);
+    } finally {
+      rmSync(join(sandbox.segmentDir, `${pid}.seg`), { force: true });
+    }
+  });
+
+  it('answers a malformed pid with -32602', async () => {
+    const { connection } = await initializedAgent();
+    for (const pid of ['12', -1, 1.5, null]) {
+      const error = await responseError(connection.sendRequest('process/pageout', { pid }));
+      expect(error.code).toBe(ErrorCodes.InvalidParams);
+      expect(error.message).toMatch(/pid must be/);
+    }
+  });
+});

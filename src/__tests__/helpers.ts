@@ -1,0 +1,196 @@
+/**
+ * Shared set-up for the agent and CLI tests: the built artifacts, a private segment and
+ * swap directory per test file, a real Python process under the library, and a client
+ * connection to the real agent bundle.
+ *
+ * Tests build nothing: `make native addon agent` comes first. A missing artifact fails
+ * the tests with a message that says so.
+ */
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+import {
+  createMessageConnection,
+  MessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter
+} from 'vscode-jsonrpc/node';
+
+export const REPO = resolve(__dirname, '..', '..');
+export const BUNDLE = join(REPO, 'python', 'jupyterlab_bigmaac', '_bundled', 'bigmaac.js');
+export const LIBRARY = join(REPO, 'native', 'build', 'libbigmaac.so');
+export const ADDON = join(REPO, 'native', 'build', 'bigmaac.node');
+export const PYTHON = join(REPO, '.venv', 'bin', 'python');
+export const MiB = 1024 * 1024;
+
+/** Throws one clear error naming every missing artifact and how to build it. */
+export function requireArtifacts(paths = [BUNDLE, LIBRARY, ADDON, PYTHON]): void {
+  const missing = paths.filter(path => !existsSync(path));
+  if (missing.length > 0) {
+    throw new Error(
+      `missing build artifacts: ${missing.join(', ')}; run \`make native addon agent\` ` +
+        '(and `make python-env` for .venv) before the tests'
+    );
+  }
+}
+
+/** A private segment directory and swap directory, so tests never see others' processes. */
+export class Sandbox {
+  readonly root = mkdtempSync(join(tmpdir(), 'bigmaac-jest-'));
+  readonly segmentDir = join(this.root, 'segments');
+  readonly swapDir = join(this.root, 'swap');
+
+  constructor() {
+    mkdirSync(this.segmentDir, { mode: 0o700 });
+    mkdirSync(this.swapDir, { mode: 0o700 });
+  }
+
+  /** The environment every process of a test gets: ours plus the sandbox's paths. */
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      BIGMAAC_SEGMENT_DIR: this.segmentDir,
+      BIGMAAC_DIR: this.swapDir,
+      BIGMAAC_ADDON: ADDON,
+      BIGMAAC_LIBRARY: LIBRARY,
+      ...extra
+    };
+  }
+
+  dispose(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Python that allocates `bytes`, dirties every page, says "ready" and waits for stdin to close. */
+export function allocatingScript(bytes: number): string {
+  return [
+    'import sys',
+    `a = bytearray(${bytes})`,
+    'a[::4096] = b"x" * len(range(0, len(a), 4096))',
+    'print("ready", flush=True)',
+    'sys.stdin.read()'
+  ].join('\n');
+}
+
+export interface BigProcess {
+  child: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Resolves once `child` printed `marker` on stdout; rejects if it exits first. */
+export function waitForOutput(child: ChildProcess, marker: string, what: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stderr?.on('data', chunk => (stderr += chunk));
+    child.stdout?.on('data', chunk => {
+      stdout += chunk;
+      if (stdout.includes(marker)) {
+        resolvePromise(stdout);
+      }
+    });
+    child.on('exit', (code, signal) =>
+      reject(new Error(`${what} exited (${code ?? signal}) before "${marker}": ${stderr.trim()}`))
+    );
+  });
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise(resolvePromise => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resolvePromise();
+        return;
+      }
+      child.on('exit', () => resolvePromise());
+      child.stdin?.end();
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    });
+}
+
+/** A real Python process with `bytes` of disk-backed memory under the library. */
+export async function startBigProcess(
+  sandbox: Sandbox,
+  bytes: number,
+  kernelId = 'jest-kernel-0001'
+): Promise<BigProcess> {
+  const child = spawn(PYTHON, ['-c', allocatingScript(bytes)], {
+    env: sandbox.env({
+      LD_PRELOAD: LIBRARY,
+      BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
+      BIGMAAC_KERNEL_ID: kernelId,
+      BIGMAAC_LABEL: 'jest'
+    }),
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
+  await waitForOutput(child, 'ready', 'the allocating Python process');
+  return { child, pid: child.pid as number, stop: stopper(child) };
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  connection: MessageConnection;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+}
+
+/** The real agent bundle on stdio, with a vscode-jsonrpc client connection to it. */
+export function startAgent(
+  sandbox: Sandbox,
+  args: string[] = [],
+  extraEnv: NodeJS.ProcessEnv = {}
+): AgentProcess {
+  const child = spawn(process.execPath, [BUNDLE, 'agent', ...args], {
+    env: sandbox.env(extraEnv),
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
+  let stderr = '';
+  child.stderr.on('data', chunk => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(done =>
+    child.on('exit', (code, signal) => done({ code, signal }))
+  );
+  const connection = createMessageConnection(
+    new StreamMessageReader(child.stdout),
+    new StreamMessageWriter(child.stdin)
+  );
+  connection.listen();
+  return {
+    child,
+    connection,
+    stderr: () => stderr,
+    exited,
+    stop: async () => {
+      connection.dispose();
+      await stopper(child)();
+    }
+  };
+}
+
+/** Runs the CLI bundle to completion. */
+export function runCli(
+  sandbox: Sandbox,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {}
+): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [BUNDLE, ...args], {
+    env: sandbox.env(extraEnv),
+    encoding: 'utf8',
+    timeout: 20000
+  });
+}
+
+/** The error a rejected request carried (vscode-jsonrpc's ResponseError). */
+export async function responseError(
+  request: Promise<unknown>
+): Promise<{ code: number; message: string; data?: { code?: string } }> {
+  try {
+    await request;
+  } catch (error) {
+    return error as { code: number; message: string; data?: { code?: string } };
+  }
+  throw new Error('the request succeeded but an error was expected');
+}
