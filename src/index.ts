@@ -1,0 +1,98 @@
+/**
+ * jupyterlab-bigmaac: the JupyterLab plugins.
+ */
+
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+
+import {
+  AgentClient,
+  BigmaacModel,
+  BigmaacPanel,
+  DEFAULT_REFRESH_INTERVAL,
+  fetchKernelStates
+} from './panel';
+import { IBigmaac } from './tokens';
+
+export { IBigmaac } from './tokens';
+
+/** Command ids. */
+export namespace CommandIDs {
+  export const openPanel = 'bigmaac:open-panel';
+}
+
+const PANEL_PLUGIN_ID = 'jupyterlab-bigmaac:panel';
+
+/** The panel's rank in the right side bar (after the property inspector and debugger). */
+const PANEL_RANK = 800;
+
+/**
+ * The BigMaac side panel, its command, and the shared model.
+ */
+const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
+  id: PANEL_PLUGIN_ID,
+  description:
+    'A side panel of the running kernels and their disk-backed memory.',
+  autoStart: true,
+  provides: IBigmaac,
+  optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    settingRegistry: ISettingRegistry | null,
+    palette: ICommandPalette | null,
+    restorer: ILayoutRestorer | null,
+    translator: ITranslator | null
+  ): IBigmaac => {
+    translator = translator ?? nullTranslator;
+    const trans = translator.load('jupyterlab');
+    const serverSettings = app.serviceManager.serverSettings;
+
+    const agent = new AgentClient({ serverSettings });
+    const model = new BigmaacModel({
+      sessions: app.serviceManager.sessions,
+      kernels: app.serviceManager.kernels,
+      agent,
+      fetchKernelStates: () => fetchKernelStates(serverSettings)
+    });
+    const panel = new BigmaacPanel({ model, translator });
+    app.shell.add(panel, 'right', { rank: PANEL_RANK, type: 'BigMaac' });
+    restorer?.add(panel, 'bigmaac-panel');
+
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: trans.__('Open the BigMaac Panel'),
+      caption: trans.__('Show running kernels and their disk-backed memory'),
+      icon: args => (args.isPalette ? undefined : panel.title.icon),
+      execute: () => app.shell.activateById(panel.id)
+    });
+    palette?.addItem({ command: CommandIDs.openPanel, category: 'BigMaac' });
+
+    if (settingRegistry) {
+      void settingRegistry
+        .load(PANEL_PLUGIN_ID)
+        .then(settings => {
+          const apply = () => {
+            const interval = settings.get('refreshInterval').composite;
+            model.refreshInterval =
+              typeof interval === 'number'
+                ? interval
+                : DEFAULT_REFRESH_INTERVAL;
+          };
+          apply();
+          settings.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.error('BigMaac: could not load the panel settings.', reason);
+        });
+    }
+
+    return { model, agent };
+  }
+};
+
+export default [panelPlugin];

@@ -1,0 +1,10 @@
+/**
+ * The BigMaac panel's public pieces, for the plugin and for later front ends.
+ */
+
+export * from './agentClient';
+export * from './format';
+export * from './icons';
+export * from './model';
+export * from './panel';
+export * from './serverApi';

@@ -1,0 +1,20 @@
+/**
+ * Tokens other plugins use to reach BigMaac's front-end services.
+ */
+
+import { Token } from '@lumino/coreutils';
+
+import type { AgentClient, BigmaacModel } from './panel';
+
+/** The BigMaac model and agent client shared by every BigMaac view. */
+export interface IBigmaac {
+  /** Running kernels joined with the agent's process stats. */
+  readonly model: BigmaacModel;
+  /** The JSON-RPC client of the agent, for views that need more methods. */
+  readonly agent: AgentClient;
+}
+
+export const IBigmaac = new Token<IBigmaac>(
+  'jupyterlab-bigmaac:IBigmaac',
+  'BigMaac: the model of running kernels and the agent client.'
+);
