@@ -7,13 +7,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 JLPM := $(BIN)/jlpm
+# package.json scripts call `jlpm` and `jupyter` by name.
+export PATH := $(BIN):$(PATH)
 STAMPS := .make
 BUNDLE := python/jupyterlab_bigmaac/_bundled
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 TS_SOURCES := $(shell find src -name '*.ts' -o -name '*.tsx' 2>/dev/null)
-ADDON_SOURCES := $(wildcard native/addon/*.cc native/addon/*.gyp native/include/*.h native/src/*.c native/src/*.h) scripts/build-addon.mjs
+ADDON_SOURCES := $(wildcard native/addon/*.cc native/addon/*.h native/addon/*.gyp native/include/*.h native/src/*.c native/src/*.h) scripts/build-addon.mjs
 LAB_SOURCES := $(TS_SOURCES) $(wildcard style/* schema/*) package.json tsconfig.json
 
 .PHONY: help setup lab test test-c test-ts test-py test-ui native addon agent labextension \
