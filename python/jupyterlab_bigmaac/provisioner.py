@@ -1,0 +1,115 @@
+"""A kernel provisioner that starts any local kernel with disk-backed memory.
+
+It is LocalProvisioner plus environment: every kernelspec without a
+provisioner of its own (Python, R, Julia, ...) gets LD_PRELOAD and the
+BIGMAAC_* variables. A kernel never fails to start because of BigMaac: on
+any problem it starts without it and the reason is recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning import LocalProvisioner
+
+from .registry import kernel_registry
+from .settings import BigMaac, KernelSettings, Resolution, resolve
+
+LIBRARY_NAME = "libbigmaac.so"
+PRELOAD_SEPARATORS = re.compile(r"[:\s]+")
+
+
+class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
+    """LocalProvisioner that preloads libbigmaac.so into the kernel."""
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        env = kwargs.get("env")
+        if env is None:
+            env = kwargs["env"] = dict(os.environ)
+        label = getattr(self.kernel_spec, "display_name", "") or ""
+        resolution = self._resolve(env)
+        if resolution.enabled:
+            apply_environment(env, resolution.settings, self.kernel_id, label)
+        else:
+            remove_library(env)
+            self.log.info(
+                "Kernel %s starts without BigMaac: %s", self.kernel_id, resolution.reason
+            )
+        kernel_registry.launching(self.kernel_id, label, resolution)
+        return kwargs
+
+    def _resolve(self, env: dict[str, str]) -> Resolution:
+        # Settings are read afresh on every launch, so a restart picks up changes.
+        # Notebook and user layers (issue 6) will come from `env` and the
+        # server-side registry; today only the admin layer exists.
+        try:
+            return resolve(BigMaac(parent=self))
+        except Exception as error:  # never let a bug of ours stop a kernel
+            self.log.exception("BigMaac could not resolve settings for kernel %s", self.kernel_id)
+            fallback = KernelSettings(False, "", "", "")
+            return Resolution(False, fallback, f"internal error: {error}", "error")
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        connection_info = await super().launch_kernel(cmd, **kwargs)
+        kernel_registry.launched(self.kernel_id, self.pid)
+        return connection_info
+
+    async def poll(self) -> int | None:
+        status = await super().poll()
+        if status is not None:
+            kernel_registry.exited(self.kernel_id, status)
+        return status
+
+    async def wait(self) -> int | None:
+        status = await super().wait()
+        kernel_registry.exited(self.kernel_id, status)
+        return status
+
+
+def apply_environment(
+    env: dict[str, str], settings: KernelSettings, kernel_id: str, label: str
+) -> None:
+    """Add the preload and the BIGMAAC_* variables of architecture.md section 1."""
+    env["LD_PRELOAD"] = append_preload(env.get("LD_PRELOAD", ""), settings.library)
+    env["BIGMAAC_MIN_BIGMAAC_SIZE"] = settings.min_bigmaac_size
+    env["BIGMAAC_DIR"] = settings.swap_dir
+    env["BIGMAAC_KERNEL_ID"] = kernel_id or ""
+    env["BIGMAAC_LABEL"] = label
+    # BIGMAAC_DIR wins over the old template name; drop it so there is one truth.
+    env.pop("BIGMAAC_TEMPLATE", None)
+
+
+def append_preload(current: str, library: str) -> str:
+    """`current` with `library` appended once; other entries keep their order."""
+    entries = [entry for entry in PRELOAD_SEPARATORS.split(current) if entry]
+    entries = [entry for entry in entries if not _is_our_library(entry, library)]
+    return ":".join([*entries, library])
+
+
+def remove_library(env: dict[str, str]) -> None:
+    """Strip any libbigmaac.so inherited from the server's own environment."""
+    current = env.get("LD_PRELOAD", "")
+    if LIBRARY_NAME not in current:
+        return
+    entries = [
+        entry
+        for entry in PRELOAD_SEPARATORS.split(current)
+        if entry and os.path.basename(entry) != LIBRARY_NAME
+    ]
+    if entries:
+        env["LD_PRELOAD"] = ":".join(entries)
+    else:
+        env.pop("LD_PRELOAD", None)
+
+
+def _is_our_library(entry: str, library: str) -> bool:
+    if entry == library or os.path.basename(entry) == LIBRARY_NAME:
+        return True
+    try:
+        return os.path.samefile(entry, library)
+    except OSError:
+        return False
