@@ -1,0 +1,57 @@
+"""The jupyter_server extension: REST status, kernel states and the agent proxy."""
+
+from __future__ import annotations
+
+import os
+
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
+from jupyter_server.extension.application import ExtensionApp
+
+from .agent import Agent
+from .handlers import AgentWebSocketHandler, KernelsHandler, StatusHandler
+from .settings import BigMaac
+
+PROVISIONER_NAME = "bigmaac-provisioner"  # the entry point in pyproject.toml
+
+
+class BigMaacExtension(ExtensionApp):
+    """Serves /bigmaac/, makes BigMaac the default provisioner, owns the agent."""
+
+    name = "jupyterlab_bigmaac"
+
+    def initialize_settings(self) -> None:
+        # Parent is the server app so the same `c.BigMaac...` config the
+        # provisioner sees (through the kernel manager) applies here too.
+        config = BigMaac(parent=self.serverapp)
+        self.agent = Agent(config.node(), log=self.log)
+        self.settings.update({"bigmaac_config": config, "bigmaac_agent": self.agent})
+        self._become_default_provisioner()
+
+    def _become_default_provisioner(self) -> None:
+        # jupyter_server reads only `jpserver_extensions` from the config.d files
+        # a package installs, so the default provisioner is set here, before any
+        # kernel starts. An admin's explicit choice (config or environment) wins.
+        factory = KernelProvisionerFactory.instance(parent=self.serverapp)
+        server_config = self.serverapp.config
+        chosen = "KernelProvisionerFactory" in server_config and (
+            "default_provisioner_name" in server_config.KernelProvisionerFactory
+        )
+        if chosen or os.environ.get(factory.default_provisioner_name_env):
+            self.log.info(
+                "BigMaac: kernels without a provisioner of their own use %r, as configured",
+                factory.default_provisioner_name,
+            )
+            return
+        factory.default_provisioner_name = PROVISIONER_NAME
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            [
+                (r"/bigmaac/status", StatusHandler),
+                (r"/bigmaac/kernels", KernelsHandler),
+                (r"/bigmaac/agent", AgentWebSocketHandler),
+            ]
+        )
+
+    async def stop_extension(self) -> None:
+        await self.agent.stop()
