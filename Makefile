@@ -12,6 +12,8 @@ export PATH := $(BIN):$(PATH)
 STAMPS := .make
 BUNDLE := python/jupyterlab_bigmaac/_bundled
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Jupyter refuses to run as root unless told; these machines run as root.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 say = @printf '\033[1m==> %s\033[0m\n' "$(1)"
 
 TS_SOURCES := $(shell find src -name '*.ts' -o -name '*.tsx' 2>/dev/null)
@@ -85,7 +87,7 @@ $(STAMPS)/ui: ui-tests/package.json $(STAMPS)/js
 # ---------------------------------------------------------------- run
 lab: setup
 	$(call say,Starting JupyterLab with BigMaac on for new kernels)
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 $(LAB_ROOT) $(LAB_ARGS)
 
 # ---------------------------------------------------------------- tests
 # Every layer runs even when an earlier one fails; the exit status reports all.
