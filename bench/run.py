@@ -1,0 +1,66 @@
+"""Run each workload with and without libbigmaac.so, alternating, and report
+medians and ratios against glibc measured in the same run."""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+# workload -> (metric, True if higher is better)
+METRICS = {
+    "big_alloc_free": ("p50_us", False),
+    "first_touch": ("mb_per_s", True),
+    "small_churn": ("ns_per_op", False),
+}
+
+
+def run_once(binary, workload, env):
+    out = subprocess.run([binary, workload], env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--library", required=True)
+    parser.add_argument("--workloads", required=True)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--swap-dir", default=None, help="defaults to a fresh directory under /var/tmp")
+    args = parser.parse_args()
+    if not os.path.exists(args.library):
+        sys.exit(f"bench: {args.library} is missing; run 'make -C native' first")
+
+    own_swap_dir = args.swap_dir is None
+    swap_dir = args.swap_dir or tempfile.mkdtemp(prefix="bigmaac-bench-", dir="/var/tmp")
+    try:
+        report(args, swap_dir)
+    finally:
+        if own_swap_dir:
+            shutil.rmtree(swap_dir, ignore_errors=True)
+
+
+def report(args, swap_dir):
+    plain = dict(os.environ)
+    plain.pop("LD_PRELOAD", None)
+    preloaded = dict(plain, LD_PRELOAD=args.library, BIGMAAC_DIR=swap_dir,
+                     BIGMAAC_MIN_BIGMAAC_SIZE="32M")
+
+    print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+          f"Linux {platform.release()}; swap dir {swap_dir}; medians of {args.runs} runs")
+    print(f"{'workload':<16} {'metric':<10} {'glibc':>10} {'bigmaac':>10} {'ratio':>8}")
+    for workload, (metric, higher_is_better) in METRICS.items():
+        base, ours = [], []
+        for _ in range(args.runs):  # alternate so drift hits both sides alike
+            base.append(run_once(args.workloads, workload, plain)[metric])
+            ours.append(run_once(args.workloads, workload, preloaded)[metric])
+        b, o = statistics.median(base), statistics.median(ours)
+        ratio = (o / b) if higher_is_better else (b / o)
+        print(f"{workload:<16} {metric:<10} {b:>10.2f} {o:>10.2f} {ratio:>7.2f}x")
+    print("ratio > 1 means BigMaac is faster than glibc on that workload")
+
+
+if __name__ == "__main__":
+    main()
