@@ -105,17 +105,23 @@ static int check_dir(const char *dir)
     return BIGMAAC_OK;
 }
 
+/* The caller's directory, or the default one resolved into buf. */
+static int resolve_dir(const char **dir, char *buf, size_t size)
+{
+    if (*dir)
+        return BIGMAAC_OK;
+    *dir = buf;
+    return bigmaac_segment_dir(buf, size);
+}
+
 /* Path of pid's segment, in a directory we may trust. */
 static int segment_path(const char *dir, int32_t pid, char *buf, size_t size)
 {
     char resolved[PATH_MAX];
-    if (!dir) {
-        int rc = bigmaac_segment_dir(resolved, sizeof resolved);
-        if (rc)
-            return rc;
-        dir = resolved;
-    }
-    int rc = check_dir(dir);
+    int rc = resolve_dir(&dir, resolved, sizeof resolved);
+    if (rc)
+        return rc;
+    rc = check_dir(dir);
     if (rc)
         return rc;
     return fitted(snprintf(buf, size, "%s/%ld" BIGMAAC_SEGMENT_SUFFIX, dir, (long)pid), size);
@@ -341,13 +347,10 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     if (!count || (capacity && !pids))
         return BIGMAAC_ERR_INVALID;
     *count = 0;
-    if (!dir) {
-        int rc = bigmaac_segment_dir(resolved, sizeof resolved);
-        if (rc)
-            return rc;
-        dir = resolved;
-    }
-    int rc = check_dir(dir);
+    int rc = resolve_dir(&dir, resolved, sizeof resolved);
+    if (rc)
+        return rc;
+    rc = check_dir(dir);
     if (rc == BIGMAAC_ERR_NO_PROCESS)
         return BIGMAAC_OK; /* no directory yet: no process has made a big allocation */
     if (rc)
