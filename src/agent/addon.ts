@@ -7,6 +7,8 @@
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
 
+import type { AllocationInfo, ProcessCounters } from '../common/protocol';
+
 /** One process's stats, copied out of its segment. Times are ms since the Unix epoch. */
 export interface ProcessSnapshot {
   pid: number;
@@ -32,31 +34,12 @@ export interface ProcessSnapshot {
   heartbeatAt: number;
 }
 
-export interface AllocationSnapshot {
-  address: number;
-  size: number;
-  createdAt: number;
-  tier: 'big' | 'fry';
-}
-
 /** What readProcess adds: cumulative counters and the largest live allocations. */
 export interface ProcessDetails extends ProcessSnapshot {
-  counters: {
-    liveBigCount: number;
-    liveBigBytes: number;
-    liveFryCount: number;
-    liveFryBytes: number;
-    allocs: number;
-    frees: number;
-    reallocs: number;
-    diskReserved: number;
-    fallbacks: number;
-    failures: number;
-    pageouts: number;
-  };
+  counters: ProcessCounters;
   /** Live allocations in all; `allocations` holds the largest ones (up to 1024). */
   allocationsTotal: number;
-  allocations: AllocationSnapshot[];
+  allocations: AllocationInfo[];
 }
 
 export interface PageoutProgressEvent {
