@@ -194,3 +194,101 @@ export async function responseError(
   }
   throw new Error('the request succeeded but an error was expected');
 }
+
+/** Python that allocates `N` MiB (dirtied) for each line `N` on stdin and answers "grown". */
+export function steppingScript(): string {
+  return [
+    'import sys',
+    'held = []',
+    'print("ready", flush=True)',
+    'for line in sys.stdin:',
+    '    a = bytearray(int(line) << 20)',
+    '    a[::4096] = b"x" * len(range(0, len(a), 4096))',
+    '    held.append(a)',
+    '    print("grown", flush=True)'
+  ].join('\n');
+}
+
+export interface SteppingProcess extends BigProcess {
+  /** Allocates `mib` more MiB and resolves once the process has them. */
+  grow(mib: number): Promise<void>;
+}
+
+/** A real Python process under the library that grows on demand. */
+export async function startSteppingProcess(
+  sandbox: Sandbox,
+  kernelId = 'jest-kernel-step'
+): Promise<SteppingProcess> {
+  const child = spawn(PYTHON, ['-c', steppingScript()], {
+    env: sandbox.env({
+      LD_PRELOAD: LIBRARY,
+      BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
+      BIGMAAC_KERNEL_ID: kernelId,
+      BIGMAAC_LABEL: 'jest-step'
+    }),
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
+  await waitForOutput(child, 'ready', 'the stepping Python process');
+  let grown = 0;
+  return {
+    child,
+    pid: child.pid as number,
+    stop: stopper(child),
+    grow: async (mib: number) => {
+      grown += 1;
+      const expected = grown;
+      const done = new Promise<void>((resolvePromise, reject) => {
+        let seen = 0;
+        const onData = (chunk: Buffer) => {
+          seen += (chunk.toString().match(/grown/g) ?? []).length;
+          if (seen >= 1) {
+            child.stdout?.off('data', onData);
+            resolvePromise();
+          }
+        };
+        child.stdout?.on('data', onData);
+        child.once('exit', () => reject(new Error(`the stepping process exited at step ${expected}`)));
+      });
+      child.stdin?.write(`${mib}\n`);
+      await done;
+    }
+  };
+}
+
+/** Every `method` notification a connection receives, and a way to wait for one. */
+export interface NotificationLog<T> {
+  readonly received: T[];
+  /** The first notification, received before or after the call, that satisfies `accept`. */
+  waitFor(accept?: (params: T) => boolean, after?: number): Promise<T>;
+}
+
+/**
+ * Records `method` notifications. vscode-jsonrpc keeps one handler per method, so a test
+ * records once per connection and method, then waits on the log.
+ */
+export function recordNotifications<T>(
+  connection: MessageConnection,
+  method: string
+): NotificationLog<T> {
+  const received: T[] = [];
+  const waiters: { accept: (params: T) => boolean; after: number; done: (p: T) => void }[] = [];
+  connection.onNotification(method, (params: T) => {
+    received.push(params);
+    for (const waiter of [...waiters]) {
+      if (waiter.accept(params)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.done(params);
+      }
+    }
+  });
+  return {
+    received,
+    waitFor: (accept = () => true, after = 0) => {
+      const earlier = received.slice(after).find(accept);
+      if (earlier !== undefined) {
+        return Promise.resolve(earlier);
+      }
+      return new Promise(done => waiters.push({ accept, after, done }));
+    }
+  };
+}

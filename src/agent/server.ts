@@ -12,6 +12,8 @@ import {
 
 import {
   ErrorCodes,
+  HistoryGetParams,
+  HistoryGetResult,
   InitializeParams,
   InitializeResult,
   Methods,
@@ -23,12 +25,17 @@ import {
   ProcessGetParams,
   ProcessGetResult,
   ProgressToken,
-  ServerCapabilities
+  ServerCapabilities,
+  StatsSubscribeParams,
+  StatsSubscribeResult,
+  StatsUnsubscribeParams,
+  StatsUnsubscribeResult
 } from '../common/protocol';
 import { invalidParams, protocolError, toResponseError } from './errors';
 import { debug, log } from './log';
 import { PageoutManager } from './pageout';
 import { getProcess, listProcesses, pidProblem } from './processes';
+import { StatsSampler } from './sampler';
 import { SERVER_NAME, VERSION } from './version';
 import { watchParent } from './watchdog';
 
@@ -36,8 +43,8 @@ export const CAPABILITIES: ServerCapabilities = {
   processesList: true,
   processGet: true,
   pageout: { supported: true, workDoneProgress: true, cancellable: true },
-  statsSubscription: false,
-  history: false,
+  statsSubscription: true,
+  history: true,
   policies: []
 };
 
@@ -64,6 +71,7 @@ const FORCED_EXIT_MS = 2000;
 export class Agent {
   private readonly connection: MessageConnection;
   private readonly pageouts = new PageoutManager();
+  private readonly sampler: StatsSampler;
   private lifecycle: Lifecycle = 'starting';
   private exited = false;
   /** Requests being handled, and when a message last arrived (see exitWhenIdle). */
@@ -76,6 +84,12 @@ export class Agent {
       new StreamMessageReader(options.input),
       new StreamMessageWriter(options.output)
     );
+    this.sampler = new StatsSampler({
+      list: listProcesses,
+      onUpdate: params => void this.connection.sendNotification(Methods.statsUpdate, params),
+      onChanged: params => void this.connection.sendNotification(Methods.processesChanged, params),
+      onError: error => log(`cannot sample processes: ${(error as Error)?.message ?? error}`)
+    });
     this.registerHandlers();
   }
 
@@ -106,6 +120,15 @@ export class Agent {
     );
     c.onRequest(Methods.processPageout, (params: PageoutParams, token: CancellationToken) =>
       this.guarded(() => this.pageout(params, token))
+    );
+    c.onRequest(Methods.statsSubscribe, (params: StatsSubscribeParams) =>
+      this.guarded(() => this.statsSubscribe(params))
+    );
+    c.onRequest(Methods.statsUnsubscribe, (params: StatsUnsubscribeParams) =>
+      this.guarded(() => this.statsUnsubscribe(params))
+    );
+    c.onRequest(Methods.historyGet, (params: HistoryGetParams) =>
+      this.guarded(() => this.historyGet(params))
     );
     c.onRequest((method: string) =>
       this.guarded(() => {
@@ -162,6 +185,7 @@ export class Agent {
       throw protocolError(ErrorCodes.InvalidRequest, 'EINVAL', 'initialize may be sent only once');
     }
     this.lifecycle = 'running';
+    this.sampler.start();
     const client = params?.clientInfo?.name ?? 'unknown client';
     debug(`initialize from ${client} (protocol ${params?.protocolVersion ?? 'unspecified'})`);
     return {
@@ -180,8 +204,48 @@ export class Agent {
       );
     }
     this.lifecycle = 'shuttingDown';
+    this.sampler.stop();
     this.pageouts.cancelAll();
     return null;
+  }
+
+  private statsSubscribe(params: StatsSubscribeParams): StatsSubscribeResult {
+    const interval = params?.intervalMs;
+    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval <= 0) {
+      throw invalidParams(
+        `intervalMs must be a positive number of milliseconds, got ${JSON.stringify(interval)}`
+      );
+    }
+    return this.sampler.subscribe(interval);
+  }
+
+  private statsUnsubscribe(params: StatsUnsubscribeParams): StatsUnsubscribeResult {
+    const id = params?.subscriptionId;
+    if (typeof id !== 'number' || !Number.isInteger(id)) {
+      throw invalidParams(`subscriptionId must be an integer, got ${JSON.stringify(id)}`);
+    }
+    return { removed: this.sampler.unsubscribe(id) };
+  }
+
+  private historyGet(params: HistoryGetParams): HistoryGetResult {
+    const problem = pidProblem(params?.pid);
+    if (problem) {
+      throw invalidParams(problem);
+    }
+    const since = params.sinceMs;
+    const sinceGiven = since !== undefined && since !== null;
+    if (sinceGiven && (typeof since !== 'number' || !Number.isFinite(since))) {
+      throw invalidParams(`sinceMs must be ms since the Unix epoch, got ${JSON.stringify(since)}`);
+    }
+    const result = this.sampler.history(params.pid, since ?? undefined);
+    if (!result) {
+      throw protocolError(
+        ErrorCodes.UnknownProcess,
+        'ENOENT_PROCESS',
+        `process ${params.pid}: no BigMaac process with this pid`
+      );
+    }
+    return result;
   }
 
   private processesList(): ProcessesListResult {
@@ -271,6 +335,7 @@ export class Agent {
     }
     this.exited = true;
     this.stopWatchdog?.();
+    this.sampler.stop();
     this.pageouts.cancelAll();
     const code = this.lifecycle === 'shuttingDown' ? 0 : 1;
     // The connection stays open: answers already handed to its writer must still go out.

@@ -26,6 +26,11 @@ export namespace Methods {
   export const processPageout = 'process/pageout';
   export const progress = '$/progress';
   export const cancelRequest = '$/cancelRequest';
+  export const statsSubscribe = 'stats/subscribe';
+  export const statsUnsubscribe = 'stats/unsubscribe';
+  export const statsUpdate = 'stats/update';
+  export const processesChanged = 'processes/changed';
+  export const historyGet = 'history/get';
 }
 
 /**
@@ -105,9 +110,9 @@ export interface ServerCapabilities {
   processGet: boolean;
   /** `process/pageout`: whether it is served, reports `$/progress`, and honours cancel. */
   pageout: { supported: boolean; workDoneProgress: boolean; cancellable: boolean };
-  /** `stats/subscribe` and `stats/update` (later). */
+  /** `stats/subscribe`, `stats/unsubscribe`, `stats/update` and `processes/changed`. */
   statsSubscription: boolean;
-  /** `history/get` (later). */
+  /** `history/get`. */
   history: boolean;
   /** Names of the policies `policy/get` and `policy/set` know (later; empty for now). */
   policies: string[];
@@ -239,4 +244,78 @@ export type PageoutProgress =
 export interface ProgressParams<T> {
   token: ProgressToken;
   value: T;
+}
+
+// ------------------------------------------------------------------ subscriptions
+
+export interface StatsSubscribeParams {
+  /** How often to send `stats/update`, ms; clamped to [minIntervalMs, maxIntervalMs]. */
+  intervalMs: number;
+}
+
+export interface StatsSubscribeResult {
+  /** Pass it to `stats/unsubscribe`. */
+  subscriptionId: number;
+  /** The interval granted for this subscription, after clamping. */
+  intervalMs: number;
+}
+
+export interface StatsUnsubscribeParams {
+  subscriptionId: number;
+}
+
+export interface StatsUnsubscribeResult {
+  /** False when no subscription had that id (already gone). */
+  removed: boolean;
+}
+
+/** `stats/update` notification: every live process, sampled on one tick of the agent's timer. */
+export interface StatsUpdateParams {
+  /** When the sample was taken, ms since the Unix epoch. */
+  timestamp: number;
+  /** The agent's current tick interval, ms (the smallest interval subscribed). */
+  intervalMs: number;
+  processes: ProcessInfo[];
+}
+
+/** Identity of a process that has gone: pid and start time. */
+export interface ProcessIdentity {
+  pid: number;
+  startTime: number;
+}
+
+/** `processes/changed` notification: processes appeared or disappeared since the last sample. */
+export interface ProcessesChangedParams {
+  timestamp: number;
+  added: ProcessInfo[];
+  /** Processes that exited, were killed, or whose pid was reused. */
+  removed: ProcessIdentity[];
+  /** Pids of every live process after the change, sorted. */
+  pids: number[];
+}
+
+// ------------------------------------------------------------------ history
+
+export interface HistoryGetParams {
+  pid: number;
+  /** Only samples taken after this time, ms since the Unix epoch. */
+  sinceMs?: number;
+}
+
+/** One sample of a process, taken by the agent's timer. */
+export interface HistorySample {
+  /** ms since the Unix epoch. */
+  at: number;
+  /** Live disk-backed bytes and allocations. */
+  diskBackedBytes: number;
+  diskBackedCount: number;
+  peakBytes: number;
+}
+
+export interface HistoryGetResult {
+  pid: number;
+  startTime: number;
+  /** Oldest first. At most `capacity`; older samples were dropped. */
+  samples: HistorySample[];
+  capacity: number;
 }
