@@ -7,9 +7,12 @@ import { parseArgs } from 'util';
 import { runAgent } from '../agent/server';
 import { VERSION } from '../agent/version';
 import { CliError, fromAddonError, usageError } from './errors';
-import { pageout, parsePid } from './pageout';
+import { doctor } from './doctor';
+import { pageout, pageoutAll, parsePid } from './pageout';
 import { ps } from './ps';
 import { run } from './run';
+import { show } from './show';
+import { top } from './top';
 
 const USAGE = `Usage: bigmaac COMMAND [OPTIONS]
 
@@ -19,9 +22,14 @@ files on disk, so the kernel can page them out instead of OOM-killing the proces
 Commands:
   run [--min-size SIZE] -- CMD ARGS...  run CMD with BigMaac preloaded
                                         (SIZE: bytes or K, M, G, T; default 32M)
+      [--fry-size SIZE] [--dir DIR]     fries tier threshold; swap directory
   ps [--json]                           list processes running under BigMaac
-  pageout PID [--json]                  write a process's disk-backed memory to disk
-                                        and drop it from RAM
+  show PID [--json]                     one process: counters and allocations
+  pageout PID|--all [--json]            write a process's (or every process's)
+                                        disk-backed memory to disk, drop it from RAM
+  doctor [--dir DIR] [--json]           check the swap directory, disk, memory
+                                        limit, kernel and LD_PRELOAD
+  top [--interval SEC] [--once]         live view of disk-backed memory per process
   agent [--parent-pid PID]              serve the JSON-RPC protocol on stdio
 
 Options:
@@ -74,9 +82,46 @@ async function main(argv: string[]): Promise<void> {
       ps(values.json === true);
       return;
     }
+    case 'show': {
+      const { values, positionals } = options('show', args, { json: { type: 'boolean' } }, 1);
+      show(positionals[0], values.json === true);
+      return;
+    }
     case 'pageout': {
-      const { values, positionals } = options('pageout', args, { json: { type: 'boolean' } }, 1);
-      await pageout(positionals[0], values.json === true);
+      const { values, positionals } = options(
+        'pageout',
+        args,
+        { json: { type: 'boolean' }, all: { type: 'boolean' } },
+        1
+      );
+      if (values.all && positionals.length > 0) {
+        throw usageError('pageout: give a PID or --all, not both');
+      }
+      if (values.all) {
+        await pageoutAll(values.json === true);
+      } else {
+        await pageout(positionals[0], values.json === true);
+      }
+      return;
+    }
+    case 'top': {
+      const { values } = options(
+        'top',
+        args,
+        { interval: { type: 'string' }, once: { type: 'boolean' } },
+        0
+      );
+      await top(values.interval, values.once === true);
+      return;
+    }
+    case 'doctor': {
+      const { values } = options(
+        'doctor',
+        args,
+        { dir: { type: 'string' }, json: { type: 'boolean' } },
+        0
+      );
+      doctor(values.dir, values.json === true);
       return;
     }
     case 'agent': {

@@ -6,7 +6,7 @@ import { listProcesses } from '../agent/processes';
 import { formatBytes, formatTable } from './units';
 
 /** The kernel id shortened as Jupyter shows it, else the label, else "-". */
-function owner(info: ProcessInfo): string {
+export function owner(info: ProcessInfo): string {
   if (info.kernelId) {
     return `kernel ${info.kernelId.slice(0, 8)}`;
   }

@@ -57,3 +57,26 @@ export function formatTable(header: string[], rows: string[][], right: Set<numbe
       .trimEnd();
   return [header, ...rows].map(line).join('\n');
 }
+
+/** An age in its two largest units: "850 ms", "42 s", "3 min 4 s", "2 h 5 min", "3 d 4 h". */
+export function formatAge(ms: number): string {
+  if (ms < 1000) {
+    return `${Math.max(0, Math.round(ms))} ms`;
+  }
+  const seconds = Math.floor(ms / 1000);
+  const steps: [number, string][] = [
+    [86400, 'd'],
+    [3600, 'h'],
+    [60, 'min'],
+    [1, 's']
+  ];
+  const index = steps.findIndex(([size]) => seconds >= size);
+  const [size, unit] = steps[index];
+  const whole = Math.floor(seconds / size);
+  if (index === steps.length - 1) {
+    return `${whole} ${unit}`;
+  }
+  const [nextSize, nextUnit] = steps[index + 1];
+  const rest = Math.floor((seconds % size) / nextSize);
+  return rest > 0 ? `${whole} ${unit} ${rest} ${nextUnit}` : `${whole} ${unit}`;
+}

@@ -1,0 +1,60 @@
+/**
+ * The frame `bigmaac top` draws: bars of disk-backed memory now against the peak.
+ */
+import { ProcessInfo } from '../common/protocol';
+import { bar, renderTop } from '../cli/top';
+
+const MiB = 1024 * 1024;
+
+function info(pid: number, bytes: number, peak: number, kernelId = ''): ProcessInfo {
+  return {
+    pid,
+    startTime: 1,
+    uid: 0,
+    kernelId,
+    label: kernelId ? '' : 'train',
+    command: 'python',
+    swapDir: '/swap',
+    diskBacked: { bytes, count: 1 },
+    peakBytes: peak,
+    updatedAt: 0
+  };
+}
+
+describe('bar', () => {
+  it('fills # for now and . up to the peak, scaled to the largest peak', () => {
+    expect(bar(25, 50, 100, 10)).toBe('[###..     ]');
+    expect(bar(0, 0, 100, 4)).toBe('[    ]');
+    expect(bar(100, 100, 100, 4)).toBe('[####]');
+    expect(bar(0, 0, 0, 3)).toBe('[   ]');
+  });
+});
+
+describe('renderTop', () => {
+  it('lists every process with aligned columns and bars of one width', () => {
+    const frame = renderTop(
+      [info(7, 512 * MiB, 1024 * MiB, 'abcdef0123'), info(4242, 2048 * MiB, 2048 * MiB)],
+      { width: 100, intervalMs: 1000 }
+    );
+    const lines = frame.split('\n');
+    expect(lines[0]).toBe(
+      'bigmaac top: 2 processes, 2.50 GiB disk-backed; every 1 s; q or Ctrl-C quits'
+    );
+    const rows = lines.slice(3);
+    expect(rows[0]).toMatch(/^\s+7\s+512 MiB\s+1.00 GiB\s+1\s+\[(#+)(\.+)\s*\]\s+kernel abcdef01$/);
+    expect(rows[1]).toMatch(/^4242\s+2.00 GiB\s+2.00 GiB\s+1\s+\[#+\]\s+train$/);
+    // A quarter of the largest peak now, half of it at peak.
+    const [, now, high] = /\[(#+)(\.+)/.exec(rows[0])!;
+    const full = /\[(#+)\]/.exec(rows[1])![1].length;
+    expect(now.length).toBe(Math.round(full / 4));
+    expect(now.length + high.length).toBe(Math.round(full / 2));
+    expect(rows[0].indexOf('[')).toBe(rows[1].indexOf('['));
+  });
+
+  it('says so when nothing runs', () => {
+    expect(renderTop([], { width: 80, intervalMs: 250 })).toBe(
+      'bigmaac top: 0 processes, 0 B disk-backed; every 250 ms; q or Ctrl-C quits\n\n' +
+        'No processes are running under BigMaac.'
+    );
+  });
+});
