@@ -35,6 +35,20 @@ BIGMAAC_API int bigmaac_owns(const void *p);
  * Costs a system call per swap file; never call it on a hot path. */
 BIGMAAC_API int bigmaac_resident(uint64_t *resident, uint64_t *dirty);
 
+struct bigmaac_recycle_stats {
+    uint64_t reused;        /* big requests served from a cached freed region */
+    uint64_t cached;        /* freed regions put in the cache */
+    uint64_t evicted;       /* cached regions given back to the reservation */
+    uint64_t punched;       /* cached regions whose data was dropped after their free */
+    uint64_t cached_count;  /* in the cache now */
+    uint64_t cached_bytes;
+    uint64_t ready_bytes;   /* of which not punched yet: data, disk and RAM still held */
+};
+
+/* Counters of the cache of freed big regions (for tests and diagnostics). 0, or
+ * BIGMAAC_ERR_INVALID when out is NULL. */
+BIGMAAC_API int bigmaac_recycle_stats(struct bigmaac_recycle_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

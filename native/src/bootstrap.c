@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BOOTSTRAP_SIZE (256 * 1024)
 #define HEADER 16
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
@@ -23,35 +22,30 @@ size_t bm_page_size = 4096;
 
 static int init_state = INIT_NONE;
 static bool config_loaded;
-static _Alignas(64) unsigned char buffer[BOOTSTRAP_SIZE];
+_Alignas(64) unsigned char bm_bootstrap_buffer[BM_BOOTSTRAP_SIZE];
 static size_t buffer_used;
 
 void *bm_bootstrap_alloc(size_t size, size_t align)
 {
     if (align < HEADER)
         align = HEADER;
-    if (size > BOOTSTRAP_SIZE || (align & (align - 1)))
+    if (size > BM_BOOTSTRAP_SIZE || (align & (align - 1)))
         goto fail;
     size_t used = __atomic_load_n(&buffer_used, __ATOMIC_RELAXED);
     for (;;) {
         size_t start = (used + HEADER + align - 1) & ~(align - 1);
         size_t end = start + ((size + HEADER - 1) & ~(size_t)(HEADER - 1));
-        if (end > BOOTSTRAP_SIZE)
+        if (end > BM_BOOTSTRAP_SIZE)
             goto fail;
         if (__atomic_compare_exchange_n(&buffer_used, &used, end, 0, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED)) {
-            memcpy(buffer + start - HEADER, &size, sizeof size);
-            return buffer + start; /* static storage: already zero */
+            memcpy(bm_bootstrap_buffer + start - HEADER, &size, sizeof size);
+            return bm_bootstrap_buffer + start; /* static storage: already zero */
         }
     }
 fail:
     errno = ENOMEM;
     return NULL;
-}
-
-bool bm_bootstrap_owns(const void *p)
-{
-    return (const unsigned char *)p >= buffer && (const unsigned char *)p < buffer + BOOTSTRAP_SIZE;
 }
 
 size_t bm_bootstrap_size(const void *p)

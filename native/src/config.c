@@ -20,6 +20,7 @@ extern char **environ;
 struct bm_config bm_config = {
     .min_big = DEFAULT_MIN_BIG,
     .reserve_size = DEFAULT_RESERVE,
+    .recycle_bytes = BM_GIB,
     .on_disk_full = BM_DISK_FULL_FAIL,
 };
 
@@ -123,6 +124,7 @@ bool bm_config_load(void)
     size_setting("BIGMAAC_MIN_BIGMAAC_SIZE", 1, &bm_config.min_big, "32M");
     size_setting("BIGMAAC_MIN_FRY_SIZE", 1, &bm_config.min_fry, "off");
     size_setting("SIZE_BIGMAAC", BM_GIB, &bm_config.reserve_size, "1T");
+    size_setting("BIGMAAC_RECYCLE_BYTES", 0, &bm_config.recycle_bytes, "1G");
     size_t fries_ignored = 0;
     size_setting("SIZE_FRIES", 1, &fries_ignored, "off");
     swap_dir_setting();

@@ -2,8 +2,10 @@
  *
  * It sleeps on the control block's doorbell futex (shared: requesters in other
  * processes ring it too), and on each wake-up serves a pending page-out request and
- * republishes the stats, at most every 5 ms. The timeout keeps the heartbeat fresh. All signals are
- * blocked in it so the program's signal handling is unchanged.
+ * republishes the stats, at most every 5 ms; it also drops the data of freed regions
+ * kept for reuse once their delay has passed (recycle.c). The timeout keeps the
+ * heartbeat fresh. All signals are blocked in it so the program's signal handling is
+ * unchanged.
  */
 #include "internal.h"
 
@@ -79,6 +81,7 @@ static void *control_main(void *unused)
         uint32_t seen = __atomic_load_n(&map->control.doorbell, __ATOMIC_ACQUIRE);
         serve_request(&map->control);
         bm_segment_restore_if_removed();
+        bm_recycle_tick();
         bm_segment_publish();
         /* Coalesce: a program allocating flat out rings on every call; publishing at
          * most every few milliseconds bounds our share of a CPU. */

@@ -42,6 +42,7 @@ static void privatise_inherited_regions(void)
 static void in_child(void)
 {
     pthread_mutex_init(&bm_lock, NULL);
+    bm_recycle_forget_after_fork(); /* cached regions map the parent's file */
     privatise_inherited_regions();
     if (bm_swap.fd >= 0)
         close(bm_swap.fd);

@@ -8,6 +8,7 @@
  *   reserve.c    the reserved address range and placement of regions inside it
  *   swapfile.c   the swap directory and the process's unlinked swap file
  *   region.c     big regions: create, free, resize (fallocate + MAP_SHARED)
+ *   recycle.c    freed big regions kept mapped (data punched) for the next request
  *   stats.c      counters updated with relaxed atomics on the big path
  *   segment.c    the stats segment file and its seqlock publication
  *   control.c    the control thread: publishes stats, serves page-out requests
@@ -60,7 +61,13 @@ extern int bm_ready;
  * resolution is in progress (dlsym re-entering malloc): serve from the static buffer. */
 bool bm_init(void);
 void *bm_bootstrap_alloc(size_t size, size_t align);
-bool bm_bootstrap_owns(const void *p);
+#define BM_BOOTSTRAP_SIZE (256 * 1024)
+extern unsigned char bm_bootstrap_buffer[BM_BOOTSTRAP_SIZE] __attribute__((visibility("hidden")));
+/* Inline, one compare: free() asks this of every pointer. */
+static inline bool bm_bootstrap_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)bm_bootstrap_buffer < BM_BOOTSTRAP_SIZE;
+}
 size_t bm_bootstrap_size(const void *p);
 
 /* ------------------------------------------------------------------ config.c */
@@ -71,6 +78,7 @@ struct bm_config {
     size_t min_big;          /* read on every allocation */
     size_t min_fry;          /* 0 = fries off (issue 3) */
     size_t reserve_size;     /* SIZE_BIGMAAC: address space reserved for big regions */
+    size_t recycle_bytes;    /* freed bytes kept with their data for reuse (recycle.c) */
     enum bm_disk_full on_disk_full;
     int verbose;
     char swap_dir[BIGMAAC_PATH_MAX];
@@ -92,6 +100,7 @@ void bm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum bm_region_flags {
     BM_REGION_INHERITED = 1u << 0, /* mapped from the parent's file before a fork */
+    BM_REGION_CACHED = 1u << 1,    /* freed, punched, kept mapped for reuse (recycle.c) */
 };
 
 struct bm_region {
@@ -110,26 +119,36 @@ struct bm_space {
     size_t capacity;
 };
 
-/* Guarded by bm_lock except base/size, written once and read with atomics. */
+/* Guarded by bm_lock except base/size, written once (base first) and read with atomics. */
 extern struct bm_space bm_space;
 extern pthread_mutex_t bm_lock;
 extern size_t bm_page_size;
 
 bool bm_space_reserve(size_t want);
+/* size is published last (release), so a non-zero size comes with its base; while
+ * it is 0 nothing is ours. One load pair and one compare: free() asks this. */
 static inline bool bm_space_owns(const void *p)
 {
-    uintptr_t base = __atomic_load_n(&bm_space.base, __ATOMIC_ACQUIRE);
-    return (uintptr_t)p - base < __atomic_load_n(&bm_space.size, __ATOMIC_RELAXED) && base;
+    size_t size = __atomic_load_n(&bm_space.size, __ATOMIC_ACQUIRE);
+    return (uintptr_t)p - __atomic_load_n(&bm_space.base, __ATOMIC_RELAXED) < size;
 }
 /* Start of a free, aligned range of len bytes, or 0. Prefers ranges with as much room
  * again after them, so the region can grow in place. */
 uintptr_t bm_space_find(size_t len, size_t align);
 struct bm_region *bm_space_insert(uintptr_t addr, size_t len);
+/* The live region (not a cached one) starting at addr, or NULL. */
 struct bm_region *bm_space_lookup(uintptr_t addr);
+/* Any entry starting at addr, cached ones included. */
+struct bm_region *bm_space_entry(uintptr_t addr);
 void bm_space_remove(struct bm_region *region);
 size_t bm_space_room_after(const struct bm_region *region);
 /* Give a range back to the reservation: PROT_NONE, no memory, no file. */
 bool bm_space_unmap(uintptr_t addr, size_t len);
+/* A region this process allocated and has not freed: not inherited, not cached. */
+static inline bool bm_region_is_own_live(const struct bm_region *r)
+{
+    return !(r->flags & (BM_REGION_INHERITED | BM_REGION_CACHED));
+}
 static inline off_t bm_space_offset(uintptr_t addr) { return (off_t)(addr - bm_space.base); }
 
 /* ------------------------------------------------------------------ swapfile.c */
@@ -148,11 +167,43 @@ bool bm_swap_ensure(void);
 
 /* ------------------------------------------------------------------ region.c */
 
+/* The largest page-cache folio a shared file mapping may get (a PMD). Regions start on
+ * this boundary and punches extend to it, so no folio ever spans two regions: a folio
+ * that a punch only partly covered would be zeroed but kept, and its write-back would
+ * put blocks back into the freed range. */
+#define BM_FOLIO_MAX (2 * BM_MIB)
+
+/* Punch [addr, addr+len) out of the swap file, extended to the next folio boundary
+ * (within the reservation: nothing else lives there). */
+bool bm_punch(uintptr_t addr, size_t len);
+
 /* Fresh regions read as zeros; zero asks the same of a fall-back to RAM. */
 void *bm_big_alloc(size_t size, size_t align, bool zero);
 void bm_big_free(void *p);
 void *bm_big_realloc(void *p, size_t size);
 size_t bm_big_usable(const void *p);
+
+/* ------------------------------------------------------------------ recycle.c */
+
+/* Under bm_lock unless said otherwise. */
+/* A cached region of at least len bytes (and not much more) aligned to align, ready
+ * for use (file range reserved, zeros if zero), flag cleared; NULL if none fits or
+ * fallocate fails. */
+struct bm_region *bm_recycle_take(size_t len, size_t align, bool zero);
+/* Keep a freed region mapped for reuse. False (nothing done) if it does not fit the
+ * budget: the caller releases it. */
+bool bm_recycle_put(struct bm_region *region);
+/* Unmap cached regions right after region until room_after reaches want (or none is
+ * left there), so it can grow in place. */
+void bm_recycle_clear_after(struct bm_region *region, size_t want);
+/* Unmap every cached region (before a search for a fresh gap gives up). */
+bool bm_recycle_drain(void);
+/* Drop the data of cached regions freed at least age_ns ago. */
+void bm_recycle_punch_older_than(uint64_t age_ns);
+/* Control thread, not under bm_lock: punch regions whose delay has passed. */
+void bm_recycle_tick(void);
+/* In a forked child: the cache maps the parent's file; drop it without punching. */
+void bm_recycle_forget_after_fork(void);
 
 /* ------------------------------------------------------------------ stats.c */
 

@@ -83,7 +83,7 @@ static void measure_locked(uint64_t *resident, uint64_t *dirty)
     *resident = *dirty = 0;
     for (size_t i = 0; i < bm_space.count; i++) {
         const struct bm_region *r = &bm_space.regions[i];
-        if (r->flags & BM_REGION_INHERITED)
+        if (!bm_region_is_own_live(r))
             continue;
         uint64_t cached, d;
         if (file_cachestat(bm_space_offset(r->addr), r->len, &cached, &d)) {
@@ -125,7 +125,7 @@ static struct range *list_ranges(size_t *count, size_t *bytes, uint64_t *total)
     if (ranges != MAP_FAILED) {
         for (size_t i = 0; i < bm_space.count; i++) {
             const struct bm_region *r = &bm_space.regions[i];
-            if (r->flags & BM_REGION_INHERITED)
+            if (!bm_region_is_own_live(r))
                 continue;
             ranges[(*count)++] = (struct range){r->addr, r->len};
             *total += r->len;
@@ -139,7 +139,7 @@ static struct range *list_ranges(size_t *count, size_t *bytes, uint64_t *total)
 static bool still_ours(uintptr_t region_addr, uintptr_t end)
 {
     const struct bm_region *r = bm_space_lookup(region_addr);
-    return r && !(r->flags & BM_REGION_INHERITED) && end <= r->addr + r->len;
+    return r && bm_region_is_own_live(r) && end <= r->addr + r->len;
 }
 
 static uint64_t page_out_chunk(uintptr_t region_addr, uintptr_t addr, size_t len)
@@ -192,6 +192,10 @@ int bm_pageout_run(struct bm_pageout_job *job, struct bigmaac_pageout_result *re
     uint64_t start = monotonic_ns(), total, dirty;
     size_t count, bytes;
     bm_resident(&result->resident_before, &dirty);
+    /* Memory is wanted: freed regions kept for reuse give theirs back first. */
+    pthread_mutex_lock(&bm_lock);
+    bm_recycle_punch_older_than(0);
+    pthread_mutex_unlock(&bm_lock);
     struct range *ranges = list_ranges(&count, &bytes, &total);
     int status = BIGMAAC_ERR_SYSTEM;
     if (ranges) {

@@ -3,8 +3,10 @@
  * Life of a region, all under bm_lock:
  *   create  find a gap, fallocate its file range (a full disk fails here, never as
  *           SIGBUS later), map it MAP_SHARED|MAP_FIXED over the reservation;
- *   free    punch the file range (dirty pages are dropped, never written back) and
- *           put PROT_NONE back, so disk, RAM and address space all return;
+ *   free    keep the mapping for reuse (recycle.c drops its data soon after, unwritten),
+ *           or, when the cache is full, punch the file range (dirty pages are dropped,
+ *           never written back) and put PROT_NONE back, so disk, RAM and address
+ *           space all return;
  *   resize  in place when the gap after it allows: extend the file range and map the
  *           extension (the kernel merges it with the region), or punch the tail.
  * A region inherited across fork() is the parent's data: never punched, moved on growth.
@@ -19,6 +21,16 @@
 static size_t page_round(size_t size)
 {
     return (size + bm_page_size - 1) & ~(bm_page_size - 1);
+}
+
+bool bm_punch(uintptr_t addr, size_t len)
+{
+    uintptr_t end = (addr + len + BM_FOLIO_MAX - 1) & ~(uintptr_t)(BM_FOLIO_MAX - 1);
+    uintptr_t limit = bm_space.base + bm_space.size;
+    if (end > limit)
+        end = limit;
+    return fallocate(bm_swap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, bm_space_offset(addr),
+                     (off_t)(end - addr)) == 0;
 }
 
 /* Reserve disk for [addr, addr+len) and map it. On failure errno is ENOSPC when the
@@ -36,7 +48,7 @@ static bool back_range(uintptr_t addr, size_t len)
                    bm_swap.fd, offset);
     if (p == MAP_FAILED) {
         int why = errno;
-        fallocate(bm_swap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, (off_t)len);
+        bm_punch(addr, len);
         /* A failed MAP_FIXED may already have removed the reservation there: restore it
          * so the kernel cannot place someone else's mapping inside our range. */
         bm_space_unmap(addr, len);
@@ -52,8 +64,7 @@ static bool back_range(uintptr_t addr, size_t len)
 static void release_range(uintptr_t addr, size_t len, bool owned)
 {
     if (owned) {
-        fallocate(bm_swap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, bm_space_offset(addr),
-                  (off_t)len);
+        bm_punch(addr, len);
         bm_count(&bm_counters.disk_reserved, -(int64_t)len);
     }
     bm_space_unmap(addr, len);
@@ -64,28 +75,48 @@ static bool big_path_ready(void)
     return bm_space_reserve(bm_config.reserve_size) && bm_swap_ensure();
 }
 
+static void count_new(size_t len)
+{
+    bm_stats_live_changed(1, (int64_t)len);
+    bm_count(&bm_counters.allocs, 1);
+}
+
 /* Under bm_lock. NULL with errno ENOSPC (disk full) or EAGAIN. A fresh region reads
  * as zeros: its file range was a hole, or was punched when last freed. */
-static void *create_locked(size_t len, size_t align)
+static void *create_locked(size_t len, size_t align, bool zero)
 {
     if (!big_path_ready()) {
         errno = EAGAIN; /* not a disk-full: caller falls back to RAM */
         return NULL;
     }
+    struct bm_region *recycled = bm_recycle_take(len, align, zero);
+    if (recycled) {
+        count_new(recycled->len);
+        return (void *)recycled->addr;
+    }
     uintptr_t addr = bm_space_find(len, align);
+    if (!addr && bm_recycle_drain())
+        addr = bm_space_find(len, align);
     if (!addr) {
         errno = EAGAIN;
         return NULL;
     }
-    if (!back_range(addr, len))
-        return NULL;
+    if (!back_range(addr, len)) {
+        /* Disk full: freed regions kept with their data may hold what we need. */
+        if (errno != ENOSPC || !bm_recycle_drain())
+            return NULL;
+        addr = bm_space_find(len, align);
+        if (!addr || !back_range(addr, len)) {
+            errno = addr ? errno : EAGAIN;
+            return NULL;
+        }
+    }
     if (!bm_space_insert(addr, len)) {
         release_range(addr, len, true);
         errno = EAGAIN;
         return NULL;
     }
-    bm_stats_live_changed(1, (int64_t)len);
-    bm_count(&bm_counters.allocs, 1);
+    count_new(len);
     return (void *)addr;
 }
 
@@ -111,11 +142,11 @@ void *bm_big_alloc(size_t size, size_t align, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    if (align < bm_page_size)
-        align = bm_page_size;
+    if (align < BM_FOLIO_MAX)
+        align = BM_FOLIO_MAX; /* see BM_FOLIO_MAX */
     bm_fork_register(); /* normally done by the constructor; never under bm_lock */
     pthread_mutex_lock(&bm_lock);
-    void *p = create_locked(len, align);
+    void *p = create_locked(len, align, zero);
     int why = errno;
     pthread_mutex_unlock(&bm_lock);
     if (p) {
@@ -137,12 +168,14 @@ void bm_big_free(void *p)
     struct bm_region *region = bm_space_lookup((uintptr_t)p);
     if (region) {
         bool owned = !(region->flags & BM_REGION_INHERITED);
-        release_range(region->addr, region->len, owned);
         if (owned) {
             bm_stats_live_changed(-1, -(int64_t)region->len);
             bm_count(&bm_counters.frees, 1);
         }
-        bm_space_remove(region);
+        if (!owned || !bm_recycle_put(region)) {
+            release_range(region->addr, region->len, owned);
+            bm_space_remove(region);
+        }
     }
     pthread_mutex_unlock(&bm_lock);
     /* A pointer inside our range that starts no region is a caller's bug (double free,
@@ -176,6 +209,7 @@ static bool resize_in_place(struct bm_region *region, size_t len)
         return true;
     }
     size_t extra = len - region->len;
+    bm_recycle_clear_after(region, extra);
     if (bm_space_room_after(region) < extra || !back_range(region->addr + region->len, extra))
         return false;
     region->len = len;

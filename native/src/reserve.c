@@ -30,8 +30,8 @@ bool bm_space_reserve(size_t want)
         if (size != want)
             bm_warn("could reserve only %zu MiB of address space for big allocations "
                     "(SIZE_BIGMAAC asks %zu MiB; is RLIMIT_AS set?)", size >> 20, want >> 20);
-        __atomic_store_n(&bm_space.size, size, __ATOMIC_RELAXED);
-        __atomic_store_n(&bm_space.base, (uintptr_t)p, __ATOMIC_RELEASE);
+        __atomic_store_n(&bm_space.base, (uintptr_t)p, __ATOMIC_RELAXED);
+        __atomic_store_n(&bm_space.size, size, __ATOMIC_RELEASE); /* publishes base */
         return true;
     }
     bm_warn("cannot reserve address space for big allocations; they stay in RAM");
@@ -113,10 +113,16 @@ struct bm_region *bm_space_insert(uintptr_t addr, size_t len)
     return region;
 }
 
-struct bm_region *bm_space_lookup(uintptr_t addr)
+struct bm_region *bm_space_entry(uintptr_t addr)
 {
     size_t i = lower_bound(addr);
     return i < bm_space.count && bm_space.regions[i].addr == addr ? &bm_space.regions[i] : NULL;
+}
+
+struct bm_region *bm_space_lookup(uintptr_t addr)
+{
+    struct bm_region *region = bm_space_entry(addr);
+    return region && !(region->flags & BM_REGION_CACHED) ? region : NULL;
 }
 
 void bm_space_remove(struct bm_region *region)

@@ -270,7 +270,7 @@ static size_t gather_table(uint64_t *total)
     *total = 0;
     pthread_mutex_lock(&bm_lock);
     for (size_t i = 0; i < bm_space.count; i++) {
-        if (bm_space.regions[i].flags & BM_REGION_INHERITED)
+        if (!bm_region_is_own_live(&bm_space.regions[i]))
             continue;
         heap_offer(table, &n, &bm_space.regions[i]);
         (*total)++;
