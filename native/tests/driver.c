@@ -261,6 +261,13 @@ static int test_aligned(void) { return run_case("aligned", NULL, NULL); }
 static int test_pageout_in_process(void) { return run_case("pageout", NULL, NULL); }
 static int test_fork(void) { return run_case("fork", NULL, NULL); }
 static int test_threads(void) { return run_case("threads", NULL, NULL); }
+static int test_recycle(void) { return run_case("recycle", NULL, NULL); }
+
+static int test_recycle_punch_at_free(void)
+{
+    const char *extra[] = {"BIGMAAC_RECYCLE_BYTES=0", NULL};
+    return run_case("recycle", NULL, extra);
+}
 
 static int test_threshold_from_env(void)
 {
@@ -943,6 +950,9 @@ static int test_python_numpy(void)
     CHECK(plain_owned && pre_owned, "output:\n%s", preloaded);
     CHECK(atoi(plain_owned + 6) == 0 && atoi(pre_owned + 6) >= 5, "owned: plain %d, preloaded %d",
           atoi(plain_owned + 6), atoi(pre_owned + 6));
+    char *pre_reused = strstr(preloaded, "reused=");
+    CHECK(pre_reused && atoi(pre_reused + 7) >= 1, "freed arrays were never recycled:\n%s",
+          preloaded);
     *plain_owned = *pre_owned = '\0';
     CHECK(!strcmp(plain, preloaded),
           "results differ:\nplain:\n%s\npreloaded:\n%s", plain, preloaded);
@@ -959,6 +969,8 @@ static const struct test tests[] = {
     {"calloc zeroes, checks overflow, diverts by product", test_calloc},
     {"realloc across the threshold both ways keeps data", test_realloc},
     {"aligned allocations", test_aligned},
+    {"freed regions reused; calloc zero; swap file does not grow", test_recycle},
+    {"BIGMAAC_RECYCLE_BYTES=0: freed data punched at free", test_recycle_punch_at_free},
     {"threshold from BIGMAAC_MIN_BIGMAAC_SIZE", test_threshold_from_env},
     {"bad environment value: one line, default used", test_bad_env},
     {"RLIMIT_AS: smaller reservation, one warning", test_rlimit_as},

@@ -8,11 +8,13 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@ static char *self;
 static int (*owns)(const void *);
 static int (*pageout)(struct bigmaac_pageout_result *);
 static int (*resident)(uint64_t *, uint64_t *);
+static int (*recycle_stats)(struct bigmaac_recycle_stats *);
 
 static size_t parse_size(const char *text)
 {
@@ -295,6 +298,124 @@ static int case_threads(void)
     return 0;
 }
 
+/* The process's swap file: the one open regular file of BIGMAAC_DIR, or -1. */
+static int swap_file_fd(void)
+{
+    const char *dir = getenv("BIGMAAC_DIR");
+    DIR *fds = opendir("/proc/self/fd");
+    int fd = -1;
+    struct dirent *e;
+    while (dir && fds && (e = readdir(fds)) != NULL) {
+        char link[300], target[512];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        struct stat st;
+        if (!strncmp(target, dir, strlen(dir)) && target[strlen(dir)] == '/' &&
+            stat(link, &st) == 0 && S_ISREG(st.st_mode))
+            fd = atoi(e->d_name);
+    }
+    if (fds)
+        closedir(fds);
+    return fd;
+}
+
+/* Bytes of disk the swap file holds. */
+static long long swap_file_bytes(void)
+{
+    struct stat st;
+    int fd = swap_file_fd();
+    return fd >= 0 && fstat(fd, &st) == 0 ? (long long)st.st_blocks * 512 : -1;
+}
+
+/* Offset of the first byte of data (not a hole) in the swap file, for messages. */
+static long long first_data(void)
+{
+    int fd = swap_file_fd();
+    return fd >= 0 ? (long long)lseek(fd, 0, SEEK_DATA) : -1;
+}
+
+static struct bigmaac_recycle_stats recycled(void)
+{
+    struct bigmaac_recycle_stats st;
+    memset(&st, 0, sizeof st);
+    recycle_stats(&st);
+    return st;
+}
+
+/* Freed big regions come back for the next request of their size; calloc still reads
+ * zeros; a loop of alloc+free does not grow the swap file; and the data of freed
+ * regions leaves the disk: at once with BIGMAAC_RECYCLE_BYTES=0, else within seconds. */
+static int case_recycle(void)
+{
+    const char *budget = getenv("BIGMAAC_RECYCLE_BYTES");
+    int punch_at_free = budget && !strcmp(budget, "0");
+    char *p = malloc(64 * MIB);
+    CHECK(p && owns(p), "big malloc");
+    fill_pattern(p, 64 * MIB, 21);
+    uint64_t reused = recycled().reused;
+    uintptr_t was = (uintptr_t)p; /* compared as a number: p itself is freed */
+    free(p);
+    CHECK(recycled().cached_count == 1, "a freed region is cached");
+    if (punch_at_free)
+        CHECK(swap_file_bytes() == 0, "punched at free: swap file holds %lld", swap_file_bytes());
+    char *q = malloc(64 * MIB);
+    CHECK((uintptr_t)q == was, "the same size reuses the freed region (%p, was %#lx)",
+          (void *)q, (unsigned long)was);
+    CHECK(recycled().reused == reused + 1, "reuse counted");
+    CHECK(malloc_usable_size(q) >= 64 * MIB, "usable size");
+    memset(q, 0x5A, 64 * MIB);
+    free(q);
+    unsigned char *z = calloc(60 * MIB, 1); /* fits the 64 MiB region */
+    CHECK((uintptr_t)z == was && recycled().reused == reused + 2, "calloc reuses it too");
+    for (size_t i = 0; i < 60 * MIB; i++)
+        CHECK(z[i] == 0, "recycled calloc memory not zero at %zu", i);
+    free(z);
+    /* A page-out means memory is wanted: freed data kept for reuse goes first. */
+    CHECK(punch_at_free || recycled().ready_bytes >= 64 * MIB, "freed data kept for reuse");
+    struct bigmaac_pageout_result result;
+    CHECK(pageout(&result) == 0, "page-out");
+    CHECK(recycled().ready_bytes == 0 && swap_file_bytes() == 0,
+          "after a page-out: %llu bytes kept, swap file %lld",
+          (unsigned long long)recycled().ready_bytes, swap_file_bytes());
+    long long first = -1;
+    for (int i = 0; i < 40; i++) {
+        char *t = malloc(64 * MIB);
+        CHECK(t && owns(t), "loop malloc %d", i);
+        memset(t, i, 64 * MIB);
+        if (i == 0)
+            first = swap_file_bytes();
+        free(t);
+    }
+    long long after = swap_file_bytes();
+    CHECK(first >= (long long)(64 * MIB) && after <= first,
+          "swap file %lld bytes after one round, %lld after 40", first, after);
+    /* Mixed sizes: disk stays under the budget kept for reuse plus what is live. */
+    long long most = 0;
+    for (int i = 0; i < 60; i++) {
+        size_t size = (size_t)(33 + (i * 37) % 300) * MIB;
+        char *t = malloc(size);
+        CHECK(t && owns(t), "mixed malloc %d", i);
+        memset(t, 1, size);
+        long long now = swap_file_bytes();
+        most = now > most ? now : most;
+        free(t);
+    }
+    long long limit = punch_at_free ? (long long)(340 * MIB) : (long long)(1024 + 340) * (long long)MIB;
+    CHECK(most <= limit, "swap file reached %lld bytes (limit %lld)", most, limit);
+    CHECK(recycled().cached_count <= 16, "cache bounded by count: %llu",
+          (unsigned long long)recycled().cached_count);
+    /* The control thread drops kept data after a delay; allow ten seconds. */
+    for (int i = 0; i < 100 && (recycled().ready_bytes || swap_file_bytes() != 0); i++)
+        usleep(100 * 1000);
+    CHECK(recycled().ready_bytes == 0 && swap_file_bytes() == 0,
+          "freed data still on disk: %lld bytes (first data at %lld), %llu ready",
+          swap_file_bytes(), first_data(), (unsigned long long)recycled().ready_bytes);
+    return 0;
+}
+
 /* Fill the swap disk: a failed allocation, never a SIGBUS, even writing into what we hold. */
 static int case_diskfull(void)
 {
@@ -441,7 +562,9 @@ int main(int argc, char **argv)
     owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "bigmaac_owns");
     pageout = (int (*)(struct bigmaac_pageout_result *))dlsym(RTLD_DEFAULT, "bigmaac_pageout");
     resident = (int (*)(uint64_t *, uint64_t *))dlsym(RTLD_DEFAULT, "bigmaac_resident");
-    if (!owns || !pageout || !resident) {
+    recycle_stats = (int (*)(struct bigmaac_recycle_stats *))dlsym(RTLD_DEFAULT,
+                                                                 "bigmaac_recycle_stats");
+    if (!owns || !pageout || !resident || !recycle_stats) {
         fprintf(stderr, "workload: libbigmaac.so is not preloaded\n");
         return 2;
     }
@@ -456,6 +579,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "pageout")) return case_pageout();
     if (!strcmp(name, "fork")) return case_fork();
     if (!strcmp(name, "threads")) return case_threads();
+    if (!strcmp(name, "recycle")) return case_recycle();
     if (!strcmp(name, "diskfull")) return case_diskfull();
     if (!strcmp(name, "diskfull-ram")) return case_diskfull_ram();
     if (!strcmp(name, "threshold")) return case_threshold(arg);
