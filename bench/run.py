@@ -10,16 +10,26 @@ import subprocess
 import sys
 import tempfile
 
-# workload -> (metric, True if higher is better)
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# workload -> (metric, True if higher is better, runs in Python rather than workloads.c)
 METRICS = {
-    "big_alloc_free": ("p50_us", False),
-    "first_touch": ("mb_per_s", True),
-    "small_churn": ("ns_per_op", False),
+    "big_alloc_free": ("p50_us", False, False),
+    "first_touch": ("mb_per_s", True, False),
+    "small_churn": ("ns_per_op", False, False),
+    "realloc_growth": ("ms_per_gib", False, False),
+    "numpy_temporaries": ("seconds", False, True),
 }
 
 
-def run_once(binary, workload, env):
-    out = subprocess.run([binary, workload], env=env, check=True, capture_output=True, text=True)
+def command(args, workload, in_python):
+    if in_python:
+        return [args.python, os.path.join(HERE, f"{workload}.py")]
+    return [args.workloads, workload]
+
+
+def run_once(cmd, env):
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -27,7 +37,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--library", required=True)
     parser.add_argument("--workloads", required=True)
+    parser.add_argument("--python", default=sys.executable, help="runs the numpy workloads")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="run just these workloads")
     parser.add_argument("--swap-dir", default=None, help="defaults to a fresh directory under /var/tmp")
     args = parser.parse_args()
     if not os.path.exists(args.library):
@@ -51,11 +63,14 @@ def report(args, swap_dir):
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
           f"Linux {platform.release()}; swap dir {swap_dir}; medians of {args.runs} runs")
     print(f"{'workload':<16} {'metric':<10} {'glibc':>10} {'bigmaac':>10} {'ratio':>8}")
-    for workload, (metric, higher_is_better) in METRICS.items():
+    for workload, (metric, higher_is_better, in_python) in METRICS.items():
+        if args.only and workload not in args.only:
+            continue
+        cmd = command(args, workload, in_python)
         base, ours = [], []
         for _ in range(args.runs):  # alternate so drift hits both sides alike
-            base.append(run_once(args.workloads, workload, plain)[metric])
-            ours.append(run_once(args.workloads, workload, preloaded)[metric])
+            base.append(run_once(cmd, plain)[metric])
+            ours.append(run_once(cmd, preloaded)[metric])
         b, o = statistics.median(base), statistics.median(ours)
         ratio = (o / b) if higher_is_better else (b / o)
         print(f"{workload:<16} {metric:<10} {b:>10.2f} {o:>10.2f} {ratio:>7.2f}x")

@@ -40,10 +40,12 @@ static void big_alloc_free(size_t size, int rounds) {
   free(lat);
 }
 
-/* Throughput of the first write to every page of a fresh big block. */
+/* Throughput of the first write to every page of a fresh big block. Each round asks
+   for a size 1/4 bigger than the last, so no round is served a block recycled from the
+   round before (BigMaac reuses a freed region only for requests up to 1/8 smaller). */
 static void first_touch(size_t size, int rounds) {
   double best = 0;
-  for (int i = 0; i < rounds; i++) {
+  for (int i = 0; i < rounds; i++, size += size / 4) {
     char *p = malloc(size);
     if (p == NULL) { fprintf(stderr, "malloc failed\n"); exit(1); }
     double t0 = now_s();
@@ -54,6 +56,31 @@ static void first_touch(size_t size, int rounds) {
     free(p);
   }
   printf("{\"workload\":\"first_touch\",\"size\":%zu,\"mb_per_s\":%.1f}\n", size, best);
+}
+
+/* Milliseconds per GiB of growth: a block of `start` bytes whose first bytes hold data,
+   doubled by realloc up to `end`. Only realloc is timed. */
+static void realloc_growth(size_t start, size_t end, int rounds) {
+  double best = 1e30;
+  for (int r = 0; r < rounds; r++) {
+    char *p = malloc(start);
+    if (p == NULL) { fprintf(stderr, "malloc failed\n"); exit(1); }
+    memset(p, 7, start);
+    double spent = 0;
+    for (size_t size = start * 2; size <= end; size *= 2) {
+      double t0 = now_s();
+      char *q = realloc(p, size);
+      spent += now_s() - t0;
+      if (q == NULL) { fprintf(stderr, "realloc failed\n"); exit(1); }
+      p = q;
+    }
+    if (p[start - 1] != 7) { fprintf(stderr, "realloc lost data\n"); exit(1); }
+    free(p);
+    double ms_per_gib = spent * 1e3 / ((double)(end - start) / (double)(1u << 30));
+    if (ms_per_gib < best) best = ms_per_gib;
+  }
+  printf("{\"workload\":\"realloc_growth\",\"from\":%zu,\"to\":%zu,\"ms_per_gib\":%.4f}\n",
+         start, end, best);
 }
 
 /* Many small allocations of mixed sizes: the pass-through path's overhead. */
@@ -76,11 +103,13 @@ static void small_churn(long ops) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s big_alloc_free|first_touch|small_churn\n", argv[0]);
+    fprintf(stderr, "usage: %s big_alloc_free|first_touch|small_churn|realloc_growth\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "big_alloc_free") == 0) big_alloc_free((size_t)64 << 20, 201);
   else if (strcmp(argv[1], "first_touch") == 0) first_touch((size_t)256 << 20, 3);
+  else if (strcmp(argv[1], "realloc_growth") == 0)
+    realloc_growth((size_t)64 << 20, (size_t)4 << 30, 3);
   else if (strcmp(argv[1], "small_churn") == 0) small_churn(20 * 1000 * 1000);
   else { fprintf(stderr, "unknown workload %s\n", argv[1]); return 2; }
   return 0;
