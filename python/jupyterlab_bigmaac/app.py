@@ -7,8 +7,10 @@ import os
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
 
+from .activity import KernelStateForwarder, KernelStateWatcher
 from .agent import Agent
-from .handlers import AgentWebSocketHandler, KernelsHandler, StatusHandler
+from .handlers import AgentWebSocketHandler, KernelsHandler, NotebooksHandler, StatusHandler
+from .notebooks import ServerContext, set_server_context
 from .settings import BigMaac
 
 PROVISIONER_NAME = "bigmaac-provisioner"  # the entry point in pyproject.toml
@@ -24,8 +26,20 @@ class BigMaacExtension(ExtensionApp):
         # provisioner sees (through the kernel manager) applies here too.
         config = BigMaac(parent=self.serverapp)
         self.agent = Agent(config.node(), log=self.log)
-        self.settings.update({"bigmaac_config": config, "bigmaac_agent": self.agent})
+        self.kernel_states = KernelStateForwarder(self.agent, self.log)
+        self.settings.update(
+            {
+                "bigmaac_config": config,
+                "bigmaac_agent": self.agent,
+                "bigmaac_kernel_states": self.kernel_states,
+            }
+        )
         self._become_default_provisioner()
+        # The provisioner runs in this process and reads notebook metadata
+        # through the server's own contents manager.
+        set_server_context(
+            ServerContext(self.serverapp.root_dir, self.serverapp.contents_manager)
+        )
 
     def _become_default_provisioner(self) -> None:
         # jupyter_server reads only `jpserver_extensions` from the config.d files
@@ -44,14 +58,24 @@ class BigMaacExtension(ExtensionApp):
             return
         factory.default_provisioner_name = PROVISIONER_NAME
 
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        # Runs once the event loop exists: sample kernel states from then on.
+        self.watcher = KernelStateWatcher(serverapp.kernel_manager, self.kernel_states, self.log)
+        self.watcher.start()
+
     def initialize_handlers(self) -> None:
         self.handlers.extend(
             [
                 (r"/bigmaac/status", StatusHandler),
                 (r"/bigmaac/kernels", KernelsHandler),
+                (r"/bigmaac/notebooks", NotebooksHandler),
                 (r"/bigmaac/agent", AgentWebSocketHandler),
             ]
         )
 
     async def stop_extension(self) -> None:
+        set_server_context(None)
+        watcher = getattr(self, "watcher", None)
+        if watcher is not None:
+            watcher.stop()
         await self.agent.stop()

@@ -18,6 +18,7 @@ from tornado.websocket import WebSocketHandler
 
 from . import __version__
 from .agent import Agent
+from .notebooks import InvalidToggle, normalise_path, notebook_toggles, validate_toggle
 from .proxy import AgentSession
 from .registry import kernel_registry
 from .settings import BigMaac, resolve
@@ -57,7 +58,10 @@ class StatusHandler(BigMaacAPIHandler):
                     "reasonCode": defaults.reason_code,
                     "swapDir": defaults.settings.swap_dir,
                     "minBigmaacSize": defaults.settings.min_bigmaac_size,
-                    "agent": self.bigmaac_agent.status(),
+                    "agent": {
+                        **self.bigmaac_agent.status(),
+                        "forwardsKernelState": self.settings["bigmaac_kernel_states"].enabled,
+                    },
                 }
             )
         )
@@ -79,6 +83,65 @@ class KernelsHandler(BigMaacAPIHandler):
             )
             kernels.append({"id": model["id"], "name": model.get("name"), "bigmaac": state})
         self.finish(json.dumps({"kernels": kernels}))
+
+
+class NotebooksHandler(BigMaacAPIHandler):
+    """The per-notebook toggle registry, keyed by the notebook's API path.
+
+    GET    /bigmaac/notebooks              every registered toggle
+    GET    /bigmaac/notebooks?path=P       the toggle of P ({} when none)
+    PUT    /bigmaac/notebooks?path=P       set it: {"enabled": bool, "min_bigmaac_size": "64M"}
+    DELETE /bigmaac/notebooks?path=P       forget it (the saved metadata applies again)
+    A change takes effect at the kernel's next start or restart.
+    """
+
+    def _path(self, required: bool = True) -> str | None:
+        raw = self.get_query_argument("path", None)
+        if raw is None and not required:
+            return None
+        try:
+            return normalise_path(raw)
+        except InvalidToggle as error:
+            raise web.HTTPError(400, str(error), reason=_header_safe(str(error))) from None
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self._path(required=False)
+        if path is None:
+            toggles = notebook_toggles.all()
+            notebooks = [{"path": p, "toggle": toggles[p]} for p in sorted(toggles)]
+            self.finish(json.dumps({"notebooks": notebooks}))
+            return
+        self.finish(json.dumps({"path": path, "toggle": notebook_toggles.get(path) or {}}))
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        path = self._path()
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise web.HTTPError(400, "the body is not JSON", reason="the body is not JSON") from None
+        try:
+            toggle = validate_toggle(body)
+            notebook_toggles.set(path, toggle)
+        except InvalidToggle as error:
+            raise web.HTTPError(400, str(error), reason=_header_safe(str(error))) from None
+        self.finish(json.dumps({"path": path, "toggle": toggle}))
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        path = self._path()
+        notebook_toggles.remove(path)
+        self.set_status(204)
+        self.finish()
+
+
+def _header_safe(text: str) -> str:
+    """The reason phrase travels in the status line: one printable ASCII line."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:200]
 
 
 class AgentWebSocketHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type:ignore[misc]

@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
+from .notebooks import NotebookChoice, notebook_choice
 from .registry import kernel_registry
 from .settings import BigMaac, KernelSettings, Resolution, resolve
 
@@ -31,7 +32,8 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
         if env is None:
             env = kwargs["env"] = dict(os.environ)
         label = getattr(self.kernel_spec, "display_name", "") or ""
-        resolution = self._resolve(env)
+        choice = await self._notebook_choice(env)
+        resolution = self._resolve(choice)
         if resolution.enabled:
             apply_environment(env, resolution.settings, self.kernel_id, label)
         else:
@@ -39,15 +41,24 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
             self.log.info(
                 "Kernel %s starts without BigMaac: %s", self.kernel_id, resolution.reason
             )
-        kernel_registry.launching(self.kernel_id, label, resolution)
+        kernel_registry.launching(self.kernel_id, label, resolution, choice.path)
         return kwargs
 
-    def _resolve(self, env: dict[str, str]) -> Resolution:
-        # Settings are read afresh on every launch, so a restart picks up changes.
-        # Notebook and user layers (issue 6) will come from `env` and the
-        # server-side registry; today only the admin layer exists.
+    async def _notebook_choice(self, env: dict[str, str]) -> NotebookChoice:
         try:
-            return resolve(BigMaac(parent=self))
+            return await notebook_choice(env, self.log)
+        except Exception:  # never let a bug of ours stop a kernel
+            self.log.exception("BigMaac could not read the notebook's choice for kernel %s", self.kernel_id)
+            return NotebookChoice(None, {}, {})
+
+    def _resolve(self, choice: NotebookChoice) -> Resolution:
+        # Settings are read afresh on every launch, so a restart picks up changes.
+        try:
+            resolution = resolve(BigMaac(parent=self), notebook=choice.values)
+            for name, source in resolution.sources.items():
+                if source == "notebook":
+                    resolution.sources[name] = choice.origins.get(name, source)
+            return resolution
         except Exception as error:  # never let a bug of ours stop a kernel
             self.log.exception("BigMaac could not resolve settings for kernel %s", self.kernel_id)
             fallback = KernelSettings(False, "", "", "")

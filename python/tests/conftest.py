@@ -215,10 +215,13 @@ class Server:
 
     # -- kernels -----------------------------------------------------------
 
-    def start_notebook(self, name: str = "Untitled.ipynb") -> "Kernel":
+    def start_notebook(
+        self, path: str = "Untitled.ipynb", name: str | None = None, kernel_name: str = "python3"
+    ) -> "Kernel":
+        """A notebook session. JupyterLab sends the file's base name as `name`."""
         response = self.request(
             "POST", "api/sessions",
-            json={"path": name, "name": name, "type": "notebook", "kernel": {"name": "python3"}},
+            json={"path": path, "name": name or path, "type": "notebook", "kernel": {"name": kernel_name}},
         )
         assert response.status_code == 201, f"session not created: {response.text}\n{self.log()}"
         model = response.json()
@@ -324,6 +327,10 @@ class Kernel:
             f"print(json.dumps({{'pid': os.getpid(), **{{n: os.environ.get(n) for n in {list(names)!r}}}}}))"
         )
         return json.loads(self.execute(code).strip().splitlines()[-1])
+
+    def restart(self) -> None:
+        response = self.server.request("POST", f"api/kernels/{self.id}/restart")
+        assert response.status_code == 200, f"restart failed: {response.text}"
 
     def shutdown(self) -> None:
         self.server.request("DELETE", f"api/sessions/{self.session_id}")

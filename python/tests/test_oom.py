@@ -1,0 +1,137 @@
+"""A kernel killed by the OOM killer of its memory cgroup is reported as such.
+
+The kernel runs in a small real memory cgroup (made for the test, removed
+afterwards) with BigMaac turned off for its notebook, and allocates more than
+the limit. A kernel killed by hand in the same cgroup is not called an OOM kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client import BlockingKernelClient
+
+from conftest import MiB, require_artifacts
+from jupyterlab_bigmaac.oom import V1_MEMORY_ROOT, V2_ROOTS, oom_kill_count
+
+LIMIT = 256 * MiB
+KERNEL_NAME = "python3-in-cgroup"
+
+
+class MemoryCgroup:
+    """A memory cgroup of its own, v1 or v2, with a hard limit and no swap."""
+
+    def __init__(self, name: str):
+        self.path = self._create(name)
+
+    @staticmethod
+    def _create(name: str) -> Path:
+        if os.geteuid() != 0:
+            pytest.skip("making a memory cgroup needs root")
+        if (V1_MEMORY_ROOT / "memory.limit_in_bytes").is_file():
+            path = V1_MEMORY_ROOT / name
+            path.mkdir()
+            (path / "memory.limit_in_bytes").write_text(str(LIMIT))
+            return path
+        for root in V2_ROOTS:
+            if "memory" in _read(root / "cgroup.subtree_control").split():
+                path = root / name
+                path.mkdir()
+                (path / "memory.max").write_text(str(LIMIT))
+                if (path / "memory.swap.max").exists():
+                    (path / "memory.swap.max").write_text("0")
+                return path
+        pytest.skip("no writable memory cgroup controller")
+
+    def remove(self) -> None:
+        deadline = time.monotonic() + 30
+        while _read(self.path / "cgroup.procs").strip():
+            if time.monotonic() > deadline:
+                for pid in _read(self.path / "cgroup.procs").split():
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.1)
+        self.path.rmdir()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+@pytest.fixture
+def cgroup():
+    group = MemoryCgroup(f"bigmaac-pytest-{os.getpid()}")
+    yield group
+    group.remove()
+
+
+@pytest.fixture
+def server(make_server, cgroup):
+    require_artifacts()
+    server = make_server()
+    # A kernelspec whose kernel first moves itself into the cgroup.
+    spec_dir = server.home / "data" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    script = f'echo $$ > {cgroup.path}/cgroup.procs && exec {sys.executable} -m ipykernel_launcher -f "$0"'
+    spec = {"argv": ["/bin/sh", "-c", script, "{connection_file}"],
+            "display_name": "Python in a small cgroup", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return server
+
+
+def wait_for_state(server, kernel_id, predicate, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not predicate(state := server.kernel_state(kernel_id)):
+        assert time.monotonic() < deadline, f"kernel never {what}: {state}"
+        time.sleep(0.1)
+    return state
+
+
+def test_oom_killed_kernel_is_reported(server, cgroup):
+    path = "oom/Big.ipynb"
+    (server.home / "root" / "oom").mkdir()
+    toggle = server.request("PUT", "bigmaac/notebooks", params={"path": path}, json={"enabled": False})
+    assert toggle.status_code == 200, toggle.text
+    kernel = server.start_notebook(path, name="Big.ipynb", kernel_name=KERNEL_NAME)
+    try:
+        assert kernel.execute("print(open('/proc/self/cgroup').read())").count(cgroup.path.name) >= 1
+        state = wait_for_state(
+            server, kernel.id, lambda s: s["memoryCgroup"] == str(cgroup.path), "seen in its cgroup"
+        )
+        assert state["enabled"] is False and state["oomKilled"] is None
+
+        client = BlockingKernelClient()
+        client.load_connection_file(str(server.home / "runtime" / f"kernel-{kernel.id}.json"))
+        client.start_channels()
+        try:
+            # Four times the limit, in anonymous memory: BigMaac is off for this notebook.
+            client.execute("import numpy as np\na = np.ones(4 * %d // 8)" % LIMIT)
+            state = wait_for_state(
+                server, kernel.id, lambda s: s["launches"] >= 2 and s["previousOomKilled"] is not None,
+                "restarted after the OOM kill",
+            )
+        finally:
+            client.stop_channels()
+        assert state["previousExitStatus"] == -signal.SIGKILL
+        assert state["previousOomKilled"] is True
+        assert oom_kill_count(cgroup.path) >= 1
+
+        # A SIGKILL that is not the OOM killer's is not reported as one.
+        pid = wait_for_state(
+            server, kernel.id, lambda s: s["memoryCgroup"] == str(cgroup.path) and s["running"],
+            "seen in its cgroup again",
+        )["pid"]
+        os.kill(pid, signal.SIGKILL)
+        state = wait_for_state(server, kernel.id, lambda s: s["launches"] >= 3, "restarted after the kill")
+        assert state["previousExitStatus"] == -signal.SIGKILL
+        assert state["previousOomKilled"] is False
+    finally:
+        kernel.shutdown()
