@@ -4,6 +4,10 @@ Every connection numbers its requests as it likes; the agent sees server-wide
 ids, so answers go back only to the connection that asked and two tabs never
 cross. `initialize` is answered from the agent's cached result, and the agent's
 lifecycle (`shutdown`, `exit`) belongs to the server, never to a browser.
+Stats subscriptions belong to the connection that made them: only it may end
+them, only subscribed connections get `stats/update`, and whatever is left is
+unsubscribed when the connection closes, so a closed tab never keeps the
+agent sampling fast.
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ from .agent import Agent, AgentUnavailable
 BLOCKED_NOTIFICATIONS = {"initialized", "exit", "kernel/state"}
 CANCEL_METHOD = "$/cancelRequest"
 PROGRESS_METHOD = "$/progress"
+SUBSCRIBE_METHOD = "stats/subscribe"
+UNSUBSCRIBE_METHOD = "stats/unsubscribe"
+STATS_UPDATE_METHOD = "stats/update"
+
+# Unsubscribe requests sent for closed connections; held so they are not collected.
+_releases: set[asyncio.Task[Any]] = set()
 
 _session_numbers = itertools.count(1)
 
@@ -37,6 +47,7 @@ class AgentSession:
         self._agent_ids: dict[Any, int] = {}  # client id -> agent id, while pending
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tokens: dict[str, Any] = {}  # agent-side progress token -> client token
+        self._subscriptions: set[Any] = set()  # agent subscription ids this connection owns
         self._closed = False
         agent.add_listener(self._on_agent_notification)
 
@@ -45,6 +56,9 @@ class AgentSession:
         self.agent.remove_listener(self._on_agent_notification)
         for task in list(self._tasks):
             task.cancel()
+        for subscription_id in self._subscriptions:
+            _release_later(self.agent, subscription_id, self.log)
+        self._subscriptions.clear()
 
     def receive(self, text: str | bytes) -> None:
         """Handle one websocket frame without blocking the next one."""
@@ -78,6 +92,8 @@ class AgentSession:
             await self._answer(client_id, self.agent.ensure_started)
         elif method == "shutdown":
             self._send(jsonrpc.response(client_id, None))
+        elif method == UNSUBSCRIBE_METHOD and not self._owns(message.get("params")):
+            self._send(jsonrpc.response(client_id, {"removed": False}))  # not ours to end
         else:
             await self._forward_request(client_id, method, message.get("params"))
 
@@ -110,9 +126,23 @@ class AgentSession:
         finally:
             if token is not None:
                 self._tokens.pop(token, None)
+        self._track_subscription(method, params, reply)
         reply = dict(reply)
         reply["id"] = client_id
         self._send(reply)
+
+    def _owns(self, params: Any) -> bool:
+        return isinstance(params, dict) and params.get("subscriptionId") in self._subscriptions
+
+    def _track_subscription(self, method: str, params: Any, reply: dict[str, Any]) -> None:
+        result = reply.get("result")
+        if method == SUBSCRIBE_METHOD and isinstance(result, dict) and "subscriptionId" in result:
+            if self._closed:  # the tab went away while subscribing
+                _release_later(self.agent, result["subscriptionId"], self.log)
+            else:
+                self._subscriptions.add(result["subscriptionId"])
+        elif method == UNSUBSCRIBE_METHOD and isinstance(params, dict):
+            self._subscriptions.discard(params.get("subscriptionId"))
 
     async def _answer(self, client_id: Any, produce: Callable[[], Any]) -> None:
         try:
@@ -134,6 +164,8 @@ class AgentSession:
     # -- from the agent --------------------------------------------------
 
     def _on_agent_notification(self, message: dict[str, Any]) -> None:
+        if message.get("method") == STATS_UPDATE_METHOD and not self._subscriptions:
+            return  # this connection never asked for stats
         if message.get("method") == PROGRESS_METHOD:
             params = message.get("params")
             token = params.get("token") if isinstance(params, dict) else None
@@ -151,6 +183,23 @@ class AgentSession:
             self.send_text(json.dumps(message, separators=(",", ":")))
         except Exception as error:  # the socket closed under us
             self.log.debug("BigMaac: could not send to a closed websocket: %s", error)
+
+
+def _release_later(agent: Agent, subscription_id: Any, log: logging.Logger) -> None:
+    """End a closed connection's subscription without making anyone wait for it."""
+    release = asyncio.ensure_future(_unsubscribe(agent, subscription_id, log))
+    _releases.add(release)
+    release.add_done_callback(_releases.discard)
+
+
+async def _unsubscribe(agent: Agent, subscription_id: Any, log: logging.Logger) -> None:
+    try:
+        _, future = await agent.request(UNSUBSCRIBE_METHOD, {"subscriptionId": subscription_id})
+        await future
+    except AgentUnavailable:
+        pass  # an agent that died took its subscriptions with it
+    except Exception as error:
+        log.warning("BigMaac: could not end subscription %s: %s", subscription_id, error)
 
 
 def _invalid_reason(message: Any) -> str:

@@ -246,3 +246,61 @@ def test_a_killed_kernel_is_restarted_and_its_exit_recorded(server):
     assert state["enabled"] is True
     assert kernel.environment("BIGMAAC_KERNEL_ID")["BIGMAAC_KERNEL_ID"] == kernel.id
     kernel.shutdown()
+
+
+
+def test_stats_updates_reach_only_the_subscriber_and_only_it_can_unsubscribe(server, numpy_kernel):
+    subscriber, bystander = server.agent_socket(), server.agent_socket()
+    try:
+        for rpc in (subscriber, bystander):
+            rpc.call(0, "initialize", {})
+        subscription_id = subscriber.call(1, "stats/subscribe", {"intervalMs": 100})["result"]["subscriptionId"]
+        # Another connection cannot end it, even knowing its id.
+        refused = bystander.call(1, "stats/unsubscribe", {"subscriptionId": subscription_id})
+        assert refused["result"] == {"removed": False}
+
+        update = _next_notification(subscriber, "stats/update", timeout=10)
+        assert any(p.get("kernelId") == numpy_kernel.id for p in update["params"]["processes"])
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            _next_notification(bystander, "stats/update", timeout=1)
+
+        ended = subscriber.call(2, "stats/unsubscribe", {"subscriptionId": subscription_id})
+        assert ended["result"]["removed"] is True
+    finally:
+        subscriber.close()
+        bystander.close()
+
+
+def test_closing_a_connection_ends_its_subscriptions(server, numpy_kernel):
+    subscriber = server.agent_socket()
+    subscriber.call(0, "initialize", {})
+    processes = subscriber.call(1, "processes/list")["result"]["processes"]
+    pid = find_process(processes, numpy_kernel.id)["pid"]
+    subscriber.call(2, "stats/subscribe", {"intervalMs": 100})
+    _next_notification(subscriber, "stats/update", timeout=10)
+    subscriber.close()
+
+    time.sleep(0.5)  # let the proxy's unsubscribe reach the agent
+    since_ms = time.time() * 1000
+    time.sleep(2)
+    observer = server.agent_socket()
+    try:
+        observer.call(0, "initialize", {})
+        history = observer.call(1, "history/get", {"pid": pid, "sinceMs": since_ms})["result"]
+        # A subscription left running at 100 ms would have taken about 20 samples in
+        # those 2 s; with nobody subscribed the agent samples every 5 s.
+        assert len(history["samples"]) <= 1, history["samples"]
+    finally:
+        observer.close()
+
+
+def _next_notification(rpc, method, timeout):
+    """The next notification named `method`, skipping everything else."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise websocket.WebSocketTimeoutException(f"no {method} in {timeout}s")
+        message = rpc.next_message(timeout=left)
+        if message.get("method") == method:
+            return message
