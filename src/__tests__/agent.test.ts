@@ -19,6 +19,8 @@ import {
   AgentProcess,
   BigProcess,
   BUNDLE,
+  initialize,
+  INITIALIZE,
   MiB,
   requireArtifacts,
   responseError,
@@ -26,8 +28,6 @@ import {
   startAgent,
   startBigProcess
 } from './helpers';
-
-const INITIALIZE = { processId: process.pid, clientInfo: { name: 'jest' }, protocolVersion: '1.0' };
 
 let sandbox: Sandbox;
 let big: BigProcess;
@@ -39,11 +39,8 @@ function agent(args: string[] = []): AgentProcess {
   return started;
 }
 
-async function initializedAgent(): Promise<AgentProcess> {
-  const started = agent();
-  await started.connection.sendRequest('initialize', INITIALIZE);
-  await started.connection.sendNotification('initialized', {});
-  return started;
+function initializedAgent(): Promise<AgentProcess> {
+  return initialize(agent());
 }
 
 beforeAll(async () => {

@@ -9,6 +9,7 @@ import {
   BUNDLE,
   LIBRARY,
   MiB,
+  oneLine,
   PYTHON,
   requireArtifacts,
   runCli,
@@ -30,13 +31,6 @@ afterAll(async () => {
   await big?.stop();
   sandbox?.dispose();
 });
-
-/** stderr is exactly one line. */
-function oneLine(stderr: string): string {
-  const lines = stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  return lines[0];
-}
 
 describe('bigmaac ps', () => {
   it('--json lists the process with its disk-backed memory', () => {

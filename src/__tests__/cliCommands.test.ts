@@ -13,6 +13,7 @@ import {
   BigProcess,
   BUNDLE,
   MiB,
+  oneLine,
   PYTHON,
   requireArtifacts,
   runCli,
@@ -35,13 +36,6 @@ afterAll(async () => {
   await big?.stop();
   sandbox?.dispose();
 });
-
-/** stderr is exactly one line. */
-function oneLine(stderr: string): string {
-  const lines = stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  return lines[0];
-}
 
 describe('bigmaac show', () => {
   it('shows the counters and an aligned allocations table with sizes and ages', async () => {

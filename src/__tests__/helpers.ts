@@ -292,3 +292,20 @@ export function recordNotifications<T>(
     }
   };
 }
+
+/** The initialize params every test client sends. */
+export const INITIALIZE = { processId: process.pid, clientInfo: { name: 'jest' }, protocolVersion: '1.0' };
+
+/** The handshake a client owes before any other request: initialize, then initialized. */
+export async function initialize(started: AgentProcess): Promise<AgentProcess> {
+  await started.connection.sendRequest('initialize', INITIALIZE);
+  await started.connection.sendNotification('initialized', {});
+  return started;
+}
+
+/** A CLI's stderr, which must be exactly one line. */
+export function oneLine(stderr: string): string {
+  const lines = stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  return lines[0];
+}

@@ -14,6 +14,8 @@ import {
 import {
   AgentProcess,
   BigProcess,
+  initialize,
+  INITIALIZE,
   MiB,
   recordNotifications,
   requireArtifacts,
@@ -24,8 +26,6 @@ import {
   startSteppingProcess
 } from './helpers';
 
-const INITIALIZE = { processId: process.pid, clientInfo: { name: 'jest' }, protocolVersion: '1.0' };
-
 let sandbox: Sandbox;
 let big: BigProcess;
 const agents: AgentProcess[] = [];
@@ -33,9 +33,7 @@ const agents: AgentProcess[] = [];
 async function initializedAgent(): Promise<AgentProcess> {
   const started = startAgent(sandbox);
   agents.push(started);
-  await started.connection.sendRequest('initialize', INITIALIZE);
-  await started.connection.sendNotification('initialized', {});
-  return started;
+  return initialize(started);
 }
 
 beforeAll(async () => {
