@@ -251,6 +251,19 @@ static int snapshot_until(int pid, struct bigmaac_segment *s, uint64_t min_count
     return rc;
 }
 
+/* Starts the workload holding `size` under the library and waits until its segment
+ * shows the allocation: the opening of most segment and page-out tests. */
+static int start_holding(struct child *c, const char *size, struct bigmaac_segment *s)
+{
+    char *argv[] = {(char *)workload, "hold", (char *)size, NULL};
+    char line[64];
+    CHECK(spawn(c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(c, line, sizeof line), "no ready line");
+    CHECK(snapshot_until(c->pid, s, 1) == BIGMAAC_OK, "snapshot");
+    return 0;
+}
+
+
 /* ------------------------------------------------------------------ tests */
 
 static int test_small_not_ours(void) { return run_case("small", NULL, NULL); }
@@ -359,13 +372,9 @@ static int test_segment_published(void)
 /* Someone removes the whole segment dir: the process publishes again within seconds. */
 static int test_segment_restored(void)
 {
-    char *argv[] = {(char *)workload, "hold", "40M", NULL};
     struct child c;
-    char line[64];
-    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
-    CHECK(read_line(&c, line, sizeof line), "no ready line");
     static struct bigmaac_segment s;
-    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(start_holding(&c, "40M", &s) == 0, "workload did not start");
     nftw(seg_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     CHECK(!file_exists(seg_dir), "removed");
     int rc = snapshot_until(c.pid, &s, 1);
@@ -381,13 +390,10 @@ static int test_segment_restored(void)
 /* exec() runs none of the old image's code: the new image removes its segment. */
 static int test_exec_removes_segment(void)
 {
-    char *argv[] = {(char *)workload, "hold", "40M", NULL};
     struct child c;
     char line[64], path[400];
-    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
-    CHECK(read_line(&c, line, sizeof line), "no ready line");
     static struct bigmaac_segment s;
-    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(start_holding(&c, "40M", &s) == 0, "workload did not start");
     segment_file(c.pid, path, sizeof path);
     say(&c, "exec");
     CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "idle"), "after exec: %s", line);
@@ -494,13 +500,10 @@ static int test_disk_full_ram(void)
 /* A page-out asked from another process: progress, result, data intact. */
 static int test_pageout_requested(void)
 {
-    char *argv[] = {(char *)workload, "hold", "256M", NULL};
     struct child c;
     char line[64];
-    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
-    CHECK(read_line(&c, line, sizeof line), "no ready line");
     static struct bigmaac_segment s;
-    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(start_holding(&c, "256M", &s) == 0, "workload did not start");
     struct bigmaac_pageout_request req;
     struct bigmaac_pageout_status st;
     int rc = bigmaac_pageout_start(seg_dir, c.pid, &req);
@@ -540,13 +543,10 @@ static int test_pageout_requested(void)
 
 static int test_pageout_cancel(void)
 {
-    char *argv[] = {(char *)workload, "hold", "1G", NULL};
     struct child c;
     char line[64];
-    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
-    CHECK(read_line(&c, line, sizeof line), "no ready line");
     static struct bigmaac_segment s;
-    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(start_holding(&c, "1G", &s) == 0, "workload did not start");
     struct bigmaac_pageout_request req;
     struct bigmaac_pageout_status st;
     CHECK(bigmaac_pageout_start(seg_dir, c.pid, &req) == BIGMAAC_OK, "start");
@@ -600,13 +600,9 @@ static bool wait_stopped(int pid)
  * process resumes, the queued request runs. */
 static int test_pageout_of_stopped_process(void)
 {
-    char *argv[] = {(char *)workload, "hold", "40M", NULL};
     struct child c;
-    char line[64];
-    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
-    CHECK(read_line(&c, line, sizeof line), "no ready line");
     static struct bigmaac_segment s;
-    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(start_holding(&c, "40M", &s) == 0, "workload did not start");
     kill(c.pid, SIGSTOP);
     CHECK(wait_stopped(c.pid), "process did not stop");
     struct bigmaac_pageout_request req;
@@ -833,13 +829,10 @@ static int expect_refused(const void *data, size_t len, int expected, const char
 
 static int test_reader_refuses_bad_files(void)
 {
-    char *argv[] = {(char *)workload, "hold", "40M", NULL};
     struct child c;
-    char line[64], path[400];
-    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
-    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    char path[400];
     static struct bigmaac_segment good, bad;
-    CHECK(snapshot_until(c.pid, &good, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(start_holding(&c, "40M", &good) == 0, "workload did not start");
     segment_file(c.pid, path, sizeof path);
     CHECK(bigmaac_snapshot_path(path, &bad) == BIGMAAC_OK, "a good file reads");
     int failed = 0;
