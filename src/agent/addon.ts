@@ -7,19 +7,13 @@
 import { existsSync } from 'fs';
 import { join, resolve } from 'path';
 
-import type { AllocationInfo, ProcessCounters } from '../common/protocol';
+import type { AllocationInfo, ProcessCounters, ProcessInfo } from '../common/protocol';
 
-/** One process's stats, copied out of its segment. Times are ms since the Unix epoch. */
-export interface ProcessSnapshot {
-  pid: number;
-  /** Clock ticks since boot (field 22 of /proc/PID/stat). */
-  startTime: number;
-  uid: number;
-  kernelId: string;
-  label: string;
-  /** Command line at the first disk-backed allocation, arguments joined by spaces. */
-  command: string;
-  swapDir: string;
+/**
+ * One process's stats, copied out of its segment: what the agent reports (ProcessInfo)
+ * plus what only the segment knows. Times are ms since the Unix epoch.
+ */
+export interface ProcessSnapshot extends ProcessInfo {
   /** Filesystem type of the swap directory ("ext4", "tmpfs", ...). */
   swapFs: string;
   /** The swap directory is RAM (tmpfs, ramfs): nothing is saved. */
@@ -27,9 +21,6 @@ export interface ProcessSnapshot {
   /** BIGMAAC_MIN_BIGMAAC_SIZE in effect. */
   minBigSize: number;
   createdAt: number;
-  diskBacked: { bytes: number; count: number };
-  peakBytes: number;
-  updatedAt: number;
   /** Refreshed by the process at least every second while it lives. */
   heartbeatAt: number;
 }
