@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import requests
@@ -231,6 +231,16 @@ class Server:
         kernels = {k["id"]: k for k in self.json("bigmaac/kernels")["kernels"]}
         assert kernel_id in kernels, f"kernel {kernel_id} not in /bigmaac/kernels: {kernels}"
         return kernels[kernel_id]["bigmaac"]
+
+    def wait_for_state(
+        self, kernel_id: str, predicate: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Poll the kernel's BigMaac state until `predicate` holds; `what` names it on failure."""
+        deadline = time.monotonic() + timeout
+        while not predicate(state := self.kernel_state(kernel_id)):
+            assert time.monotonic() < deadline, f"kernel never {what}: {state}"
+            time.sleep(0.05)
+        return state
 
     # -- the agent websocket -------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -15,14 +14,6 @@ from conftest import require_artifacts
 def server(make_server):
     require_artifacts()
     return make_server()
-
-
-def wait_for_state(server, kernel_id, predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate(state := server.kernel_state(kernel_id)):
-        assert time.monotonic() < deadline, f"kernel never {what}: {state}"
-        time.sleep(0.05)
-    return state
 
 
 def direct_client(server, kernel_id) -> BlockingKernelClient:
@@ -47,7 +38,7 @@ def test_busy_and_idle_are_recorded_without_a_browser(server):
         # jupyter_server follows a kernel's state from its IOPub status messages;
         # its subscription may join after the kernel's first ones, so run a cell.
         client.execute_interactive("pass", timeout=60)
-        idle = wait_for_state(server, kernel_id, lambda s: s["executionState"] == "idle", "idle")
+        idle = server.wait_for_state(kernel_id, lambda s: s["executionState"] == "idle", "idle")
         assert idle["lastIdleAt"] is not None
 
         # The cell waits for a file, so the test sees it busy for as long as it needs.
@@ -56,14 +47,14 @@ def test_busy_and_idle_are_recorded_without_a_browser(server):
         msg_id = client.execute(
             f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.05)"
         )
-        busy = wait_for_state(server, kernel_id, lambda s: s["executionState"] == "busy", "busy")
+        busy = server.wait_for_state(kernel_id, lambda s: s["executionState"] == "busy", "busy")
         # Busy: the last idle moment is from before the cell.
         assert parse_time(busy["lastIdleAt"]) <= cell_sent_at
         release.touch()
         reply = client.get_shell_msg(timeout=60)
         assert reply["parent_header"]["msg_id"] == msg_id
-        idle_again = wait_for_state(
-            server, kernel_id,
+        idle_again = server.wait_for_state(
+            kernel_id,
             lambda s: s["executionState"] == "idle" and parse_time(s["lastIdleAt"]) > cell_sent_at,
             "idle after the cell",
         )
