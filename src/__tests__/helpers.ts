@@ -111,22 +111,40 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
+/** Runs a Python script under the library as a kernel would be, once it prints "ready". */
+async function startPythonUnderLibrary(
+  sandbox: Sandbox,
+  script: string,
+  kernelId: string,
+  label: string,
+  what: string
+): Promise<ChildProcess> {
+  const child = spawn(PYTHON, ['-c', script], {
+    env: sandbox.env({
+      LD_PRELOAD: LIBRARY,
+      BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
+      BIGMAAC_KERNEL_ID: kernelId,
+      BIGMAAC_LABEL: label
+    }),
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
+  await waitForOutput(child, 'ready', what);
+  return child;
+}
+
 /** A real Python process with `bytes` of disk-backed memory under the library. */
 export async function startBigProcess(
   sandbox: Sandbox,
   bytes: number,
   kernelId = 'jest-kernel-0001'
 ): Promise<BigProcess> {
-  const child = spawn(PYTHON, ['-c', allocatingScript(bytes)], {
-    env: sandbox.env({
-      LD_PRELOAD: LIBRARY,
-      BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
-      BIGMAAC_KERNEL_ID: kernelId,
-      BIGMAAC_LABEL: 'jest'
-    }),
-    stdio: ['pipe', 'pipe', 'pipe']
-  });
-  await waitForOutput(child, 'ready', 'the allocating Python process');
+  const child = await startPythonUnderLibrary(
+    sandbox,
+    allocatingScript(bytes),
+    kernelId,
+    'jest',
+    'the allocating Python process'
+  );
   return { child, pid: child.pid as number, stop: stopper(child) };
 }
 
@@ -219,16 +237,13 @@ export async function startSteppingProcess(
   sandbox: Sandbox,
   kernelId = 'jest-kernel-step'
 ): Promise<SteppingProcess> {
-  const child = spawn(PYTHON, ['-c', steppingScript()], {
-    env: sandbox.env({
-      LD_PRELOAD: LIBRARY,
-      BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
-      BIGMAAC_KERNEL_ID: kernelId,
-      BIGMAAC_LABEL: 'jest-step'
-    }),
-    stdio: ['pipe', 'pipe', 'pipe']
-  });
-  await waitForOutput(child, 'ready', 'the stepping Python process');
+  const child = await startPythonUnderLibrary(
+    sandbox,
+    steppingScript(),
+    kernelId,
+    'jest-step',
+    'the stepping Python process'
+  );
   let grown = 0;
   return {
     child,
