@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
+import stat
 from pathlib import Path
 
 # statfs(2) f_type values of filesystems whose files live in RAM.
@@ -37,33 +39,70 @@ def default_swap_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Pa
 
 
 def prepare_swap_dir(path: Path) -> Path:
-    """Create `path` (0700) when missing and check it is writable and on disk.
+    """Create `path` (0700) when missing and check it is a private, writable
+    directory on a disk. The same checks apply whoever chose the path.
 
     Returns the absolute path; raises SwapDirError otherwise.
     """
     path = Path(path).expanduser()
     if not path.is_absolute():
         raise SwapDirError("swap-dir-invalid", f"swap directory {str(path)!r} is not an absolute path")
+    if ".." in path.parts:
+        raise SwapDirError("swap-dir-invalid", f"swap directory {str(path)!r} contains '..'")
     # Check the filesystem before creating anything, so a refused RAM-backed
     # location is left untouched.
-    fstype = ram_filesystem(_nearest_existing(path))
-    if fstype:
-        raise SwapDirError(
-            "swap-dir-ram-backed",
-            f"swap directory {path} is on {fstype}, which keeps files in RAM; "
-            "choose a directory on a disk",
-        )
+    _refuse_ram(path, _nearest_existing(path))
     try:
         _make_private_dirs(path)
     except OSError as error:
         raise SwapDirError(
             "swap-dir-unusable", f"cannot create swap directory {path}: {error.strerror}"
         ) from error
-    if not path.is_dir():
-        raise SwapDirError("swap-dir-unusable", f"swap directory {path} is not a directory")
+    descriptor = _open_directory(path)
+    try:
+        _check_ownership(path, os.fstat(descriptor))
+        # A symlink higher up may have led somewhere else than first checked.
+        _refuse_ram(path, Path(f"/proc/self/fd/{descriptor}"))
+    finally:
+        os.close(descriptor)
     if not os.access(path, os.W_OK | os.X_OK):
         raise SwapDirError("swap-dir-unusable", f"swap directory {path} is not writable")
     return path
+
+
+def _refuse_ram(path: Path, probe: Path) -> None:
+    fstype = ram_filesystem(probe)
+    if fstype:
+        raise SwapDirError(
+            "swap-dir-ram-backed",
+            f"swap directory {path} is on {fstype}, which keeps files in RAM; "
+            "choose a directory on a disk",
+        )
+
+
+def _open_directory(path: Path) -> int:
+    """An fd of `path` itself: a symlink in its place is refused, not followed."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        if os.path.islink(path):
+            raise SwapDirError("swap-dir-unusable", f"swap directory {path} is a symbolic link") from None
+        if error.errno == errno.ENOTDIR:
+            raise SwapDirError("swap-dir-unusable", f"swap directory {path} is not a directory") from None
+        raise SwapDirError(
+            "swap-dir-unusable", f"cannot open swap directory {path}: {error.strerror}"
+        ) from None
+
+
+def _check_ownership(path: Path, info: os.stat_result) -> None:
+    # Someone else's directory that others may write into without the sticky
+    # bit lets them rename or replace what is inside.
+    shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX
+    if info.st_uid != os.geteuid() and shared:
+        raise SwapDirError(
+            "swap-dir-unusable",
+            f"swap directory {path} belongs to another user and others can write to it",
+        )
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -77,7 +116,7 @@ def _make_private_dirs(path: Path) -> None:
     # scratch directory keeps its mode (the library's files are unlinked anyway).
     missing = []
     probe = path
-    while not probe.exists():
+    while not os.path.lexists(probe):
         missing.append(probe)
         if probe.parent == probe:
             break
@@ -87,7 +126,13 @@ def _make_private_dirs(path: Path) -> None:
             directory.mkdir(mode=PRIVATE_DIR_MODE)
         except FileExistsError:
             continue
-        os.chmod(directory, PRIVATE_DIR_MODE)  # mkdir's mode is masked by the umask
+        # mkdir's mode is masked by the umask; chmod through an fd of the
+        # directory we just made, never through a name someone could swap.
+        descriptor = _open_directory(directory)
+        try:
+            os.fchmod(descriptor, PRIVATE_DIR_MODE)
+        finally:
+            os.close(descriptor)
 
 
 def ram_filesystem(path: Path) -> str | None:

@@ -122,3 +122,49 @@ def test_relative_swap_dir_is_refused():
     with pytest.raises(SwapDirError) as refused:
         prepare_swap_dir(Path("relative/swap"))
     assert refused.value.code == "swap-dir-invalid"
+
+
+def test_symlinked_swap_dir_is_refused_not_followed(disk_tmp):
+    target = disk_tmp / "symlink-target"
+    target.mkdir()
+    os.chmod(target, 0o755)
+    link = disk_tmp / "symlink-swap"
+    link.symlink_to(target)
+    with pytest.raises(SwapDirError) as refused:
+        prepare_swap_dir(link)
+    assert refused.value.code == "swap-dir-unusable" and "symbolic link" in str(refused.value)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
+
+
+def test_dotdot_in_swap_dir_is_refused(disk_tmp):
+    with pytest.raises(SwapDirError) as refused:
+        prepare_swap_dir(disk_tmp / "a" / ".." / "b")
+    assert refused.value.code == "swap-dir-invalid"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's directory")
+def test_another_users_shared_swap_dir_is_refused(disk_tmp):
+    shared = disk_tmp / "shared-scratch"
+    shared.mkdir()
+    os.chown(shared, 65534, 65534)
+    os.chmod(shared, 0o777)
+    with pytest.raises(SwapDirError) as refused:
+        prepare_swap_dir(shared)
+    assert "another user" in str(refused.value)
+    os.chmod(shared, 0o1777)  # with the sticky bit, as /var/tmp: accepted
+    assert prepare_swap_dir(shared) == shared
+
+
+def test_fries_not_below_the_big_threshold_turn_only_the_fries_off(library, disk_tmp):
+    config = admin(library, disk_tmp / "swap-fries", min_fry_size="1M")
+    result = resolve(config, notebook={"min_bigmaac_size": "512K"})
+    assert result.enabled and result.settings.min_fry_size == "0"
+    assert "min_fry_size 1M" in result.warnings[0] and "fries tier is off" in result.warnings[0]
+    result = resolve(config)
+    assert result.enabled and result.settings.min_fry_size == "1M" and result.warnings == []
+
+
+def test_invalid_admin_disk_full_choice_turns_bigmaac_off_with_a_reason(library, disk_tmp):
+    result = resolve(admin(library, disk_tmp / "swap-full", on_disk_full="maybe"))
+    assert not result.enabled and result.reason_code == "invalid-setting"
+    assert "on_disk_full" in result.reason and "maybe" in result.reason
