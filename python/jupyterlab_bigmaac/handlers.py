@@ -46,7 +46,8 @@ class StatusHandler(BigMaacAPIHandler):
     @authorized
     async def get(self) -> None:
         config = self.bigmaac_config
-        defaults = resolve(config)
+        user = self.settings["bigmaac_user_settings"].read()
+        defaults = resolve(config, user=user.kernel, warnings=user.problems)
         self.finish(
             json.dumps(
                 {
@@ -56,11 +57,16 @@ class StatusHandler(BigMaacAPIHandler):
                     "enabledByDefault": defaults.enabled,
                     "reason": defaults.reason,
                     "reasonCode": defaults.reason_code,
+                    "warnings": defaults.warnings,
                     "swapDir": defaults.settings.swap_dir,
                     "minBigmaacSize": defaults.settings.min_bigmaac_size,
+                    "settings": defaults.settings.to_json(),
+                    "sources": defaults.sources,
+                    "userSettings": user.to_json(),
                     "agent": {
                         **self.bigmaac_agent.status(),
                         "forwardsKernelState": self.settings["bigmaac_kernel_states"].enabled,
+                        "policy": self.settings["bigmaac_policy"].status(),
                     },
                 }
             )

@@ -13,20 +13,28 @@ and keeps up to date when a session is renamed.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from jupyter_core.utils import ensure_async
 
-from .settings import LAYERED_SETTINGS, parse_size
+from .settings import NOTEBOOK_SETTINGS, parse_size
+from .user_settings import UserSettingsFile
 
 METADATA_KEY = "bigmaac"
 SESSION_PATH_VARIABLE = "JPY_SESSION_NAME"
 # Enough for any real user; stops a client from growing the server without bound.
 MAX_REGISTERED_NOTEBOOKS = 10000
 MAX_PATH_LENGTH = 4096
+# The saved registry: its format version, and a bound checked before parsing it.
+TOGGLES_FILE_VERSION = 1
+MAX_TOGGLES_FILE_BYTES = 8 << 20
 
 
 class InvalidToggle(ValueError):
@@ -51,10 +59,10 @@ def validate_toggle(body: Any) -> dict[str, Any]:
     """The toggle in a client's JSON body, checked key by key; InvalidToggle if not."""
     if not isinstance(body, dict):
         raise InvalidToggle("the body must be a JSON object")
-    unknown = sorted(set(body) - set(LAYERED_SETTINGS))
+    unknown = sorted(set(body) - set(NOTEBOOK_SETTINGS))
     if unknown:
         raise InvalidToggle(
-            f"unknown setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(LAYERED_SETTINGS)}"
+            f"unknown setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(NOTEBOOK_SETTINGS)}"
         )
     toggle: dict[str, Any] = {}
     enabled = body.get("enabled")
@@ -75,21 +83,45 @@ def validate_toggle(body: Any) -> dict[str, Any]:
 
 
 class NotebookToggles:
-    """Thread-safe map of notebook API path -> toggle set by the front end."""
+    """Thread-safe map of notebook API path -> toggle set by the front end.
+
+    Once `persist_to` names a file, every change is written there (atomically,
+    0600) and the entries survive a server restart.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._toggles: dict[str, dict[str, Any]] = {}
+        self._file: Path | None = None
+        self._log: Any = None
+
+    def persist_to(self, file: Path, log: Any) -> None:
+        """Load the entries saved in `file` and save every later change there."""
+        with self._lock:
+            self._file, self._log = Path(file), log
+            self._toggles = _load_toggles(self._file, log)
 
     def set(self, path: str, toggle: Mapping[str, Any]) -> None:
         with self._lock:
             if path not in self._toggles and len(self._toggles) >= MAX_REGISTERED_NOTEBOOKS:
                 raise InvalidToggle(f"too many notebooks registered (at most {MAX_REGISTERED_NOTEBOOKS})")
+            previous = self._toggles.get(path)
             self._toggles[path] = dict(toggle)
+            try:
+                self._save()
+            except InvalidToggle:
+                if previous is None:
+                    del self._toggles[path]
+                else:
+                    self._toggles[path] = previous
+                raise
 
     def remove(self, path: str) -> bool:
         with self._lock:
-            return self._toggles.pop(path, None) is not None
+            removed = self._toggles.pop(path, None) is not None
+            if removed:
+                self._save()
+            return removed
 
     def get(self, path: str) -> dict[str, Any] | None:
         with self._lock:
@@ -99,6 +131,59 @@ class NotebookToggles:
     def all(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {path: dict(toggle) for path, toggle in self._toggles.items()}
+
+    def _save(self) -> None:
+        text = json.dumps({"version": TOGGLES_FILE_VERSION, "notebooks": self._toggles}, separators=(",", ":"))
+        if len(text) > MAX_TOGGLES_FILE_BYTES:
+            raise InvalidToggle(f"the toggle registry is full (at most {MAX_TOGGLES_FILE_BYTES} bytes)")
+        if self._file is None:
+            return
+        try:
+            _write_private_atomically(self._file, text)
+        except OSError as error:
+            # The toggle still holds for this server's lifetime.
+            self._log.warning("BigMaac could not save the notebook toggles to %s: %s", self._file, error)
+
+
+def _load_toggles(file: Path, log: Any) -> dict[str, dict[str, Any]]:
+    """The valid entries of a saved registry; a missing file is empty, a bad one ignored."""
+    try:
+        with open(file, "rb") as source:
+            data = source.read(MAX_TOGGLES_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return {}
+    except OSError as error:
+        log.warning("BigMaac ignores the saved notebook toggles %s: %s", file, error.strerror)
+        return {}
+    try:
+        if len(data) > MAX_TOGGLES_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_TOGGLES_FILE_BYTES} bytes")
+        document = json.loads(data)
+        if not isinstance(document, dict) or document.get("version") != TOGGLES_FILE_VERSION:
+            raise ValueError(f"not a version {TOGGLES_FILE_VERSION} toggle registry")
+        entries = document.get("notebooks")
+        if not isinstance(entries, dict) or len(entries) > MAX_REGISTERED_NOTEBOOKS:
+            raise ValueError("no valid 'notebooks' map")
+        return {normalise_path(path): validate_toggle(toggle) for path, toggle in entries.items()}
+    except (ValueError, InvalidToggle) as error:  # InvalidToggle is a ValueError too
+        log.warning("BigMaac ignores the saved notebook toggles %s: %s", file, error)
+        return {}
+
+
+def _write_private_atomically(file: Path, text: str) -> None:
+    """Write `text` to a 0600 temporary file beside `file`, then rename it over `file`."""
+    file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as output:  # mkstemp makes it 0600
+            output.write(text)
+            output.flush()
+            os.fsync(output.fileno())
+        os.replace(temporary, file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 notebook_toggles = NotebookToggles()
@@ -110,6 +195,8 @@ class ServerContext:
 
     root_dir: str
     contents_manager: Any
+    # The user's settings file where this server's JupyterLab saves it.
+    user_settings: UserSettingsFile | None = None
 
 
 _server_context: ServerContext | None = None
@@ -118,6 +205,10 @@ _server_context: ServerContext | None = None
 def set_server_context(context: ServerContext | None) -> None:
     global _server_context
     _server_context = context
+
+
+def server_context() -> ServerContext | None:
+    return _server_context
 
 
 def session_path(env: Mapping[str, str]) -> str | None:
@@ -163,7 +254,7 @@ async def notebook_choice(env: Mapping[str, str], log: Any) -> NotebookChoice:
         ("notebook metadata", await _saved_metadata(path, log)),
         ("notebook toggle", notebook_toggles.get(path) or {}),
     ):
-        for name in LAYERED_SETTINGS:
+        for name in NOTEBOOK_SETTINGS:
             if layer.get(name) is not None:
                 values[name], origins[name] = layer[name], origin
     return NotebookChoice(path, values, origins)
@@ -186,4 +277,4 @@ async def _saved_metadata(path: str, log: Any) -> dict[str, Any]:
     if not isinstance(section, dict):
         return {}
     # Values are validated by settings.resolve like every layer; other keys are ignored.
-    return {name: section[name] for name in LAYERED_SETTINGS if name in section}
+    return {name: section[name] for name in NOTEBOOK_SETTINGS if name in section}

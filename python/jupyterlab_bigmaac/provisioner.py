@@ -15,9 +15,10 @@ from typing import Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
-from .notebooks import NotebookChoice, notebook_choice
+from .notebooks import NotebookChoice, notebook_choice, server_context
 from .registry import kernel_registry
-from .settings import BigMaac, KernelSettings, Resolution, resolve
+from .settings import BigMaac, KernelSettings, Resolution, parse_size, resolve
+from .user_settings import UserSettings, UserSettingsFile, default_settings_dir
 
 LIBRARY_NAME = "libbigmaac.so"
 PRELOAD_SEPARATORS = re.compile(r"[:\s]+")
@@ -54,7 +55,10 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
     def _resolve(self, choice: NotebookChoice) -> Resolution:
         # Settings are read afresh on every launch, so a restart picks up changes.
         try:
-            resolution = resolve(BigMaac(parent=self), notebook=choice.values)
+            user = _user_settings()
+            resolution = resolve(
+                BigMaac(parent=self), notebook=choice.values, user=user.kernel, warnings=user.problems
+            )
             for name, source in resolution.sources.items():
                 if source == "notebook":
                     resolution.sources[name] = choice.origins.get(name, source)
@@ -87,11 +91,31 @@ def apply_environment(
     """Add the preload and the BIGMAAC_* variables of architecture.md section 1."""
     env["LD_PRELOAD"] = append_preload(env.get("LD_PRELOAD", ""), settings.library)
     env["BIGMAAC_MIN_BIGMAAC_SIZE"] = settings.min_bigmaac_size
+    if parse_size(settings.min_fry_size, allow_zero=True) == 0:
+        env.pop("BIGMAAC_MIN_FRY_SIZE", None)
+    else:
+        env["BIGMAAC_MIN_FRY_SIZE"] = settings.min_fry_size
+    env["BIGMAAC_ON_DISK_FULL"] = settings.on_disk_full
     env["BIGMAAC_DIR"] = settings.swap_dir
     env["BIGMAAC_KERNEL_ID"] = kernel_id or ""
     env["BIGMAAC_LABEL"] = label
     # BIGMAAC_DIR wins over the old template name; drop it so there is one truth.
     env.pop("BIGMAAC_TEMPLATE", None)
+
+
+_standalone_settings: UserSettingsFile | None = None
+
+
+def _user_settings() -> UserSettings:
+    """The user's settings: where the server's JupyterLab keeps them, else
+    JupyterLab's default place (the provisioner used without our extension)."""
+    global _standalone_settings
+    context = server_context()
+    if context is not None and context.user_settings is not None:
+        return context.user_settings.read()
+    if _standalone_settings is None:
+        _standalone_settings = UserSettingsFile(default_settings_dir())
+    return _standalone_settings.read()
 
 
 def append_preload(current: str, library: str) -> str:

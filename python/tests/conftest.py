@@ -122,13 +122,17 @@ class Server:
         self.swap_dir = home / "swap"
         self.segment_dir = home / "segments"
         self.log_path = home / "server.log"
+        # Where JupyterLab's settings editor saves the plugin's settings.
+        self.user_settings_file = (
+            home / "config" / "lab" / "user-settings" / "jupyterlab-bigmaac" / "settings.jupyterlab-settings"
+        )
         self.env = self._environment()
         self._write_config(bigmaac_config, server_config or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        for name in [name for name in env if name.startswith(("BIGMAAC_", "JUPYTER_"))]:
+        for name in [name for name in env if name.startswith(("BIGMAAC_", "JUPYTER_", "JUPYTERLAB_"))]:
             del env[name]
         env.pop("LD_PRELOAD", None)
         for name in ("config", "data", "runtime", "ipython", "root"):
@@ -181,6 +185,16 @@ class Server:
             time.sleep(0.2)
         self.stop()
         pytest.fail(f"jupyter server not ready after {STARTUP_TIMEOUT}s:\n{self.log()}", pytrace=False)
+
+    def restart(self) -> "Server":
+        """Stop the server (and its kernels) and start it again on the same directories."""
+        self.stop()
+        return self.start()
+
+    def write_user_settings(self, text: str) -> None:
+        """Save the plugin's user settings as JupyterLab does (JSON5 text)."""
+        self.user_settings_file.parent.mkdir(parents=True, exist_ok=True)
+        self.user_settings_file.write_text(text)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -242,10 +256,21 @@ class Server:
             time.sleep(0.05)
         return state
 
+    def browser_login(self) -> requests.Session:
+        """A browser-like session logged in through /login: it holds the login
+        and _xsrf cookies and sends no token."""
+        browser = requests.Session()
+        assert browser.get(self.url + "login", timeout=30).status_code == 200
+        xsrf = browser.cookies.get("_xsrf")
+        assert xsrf, "the server set no _xsrf cookie"
+        login = browser.post(self.url + "login", data={"password": self.token, "_xsrf": xsrf}, timeout=30)
+        assert login.status_code == 200, login.text
+        return browser
+
     # -- the agent websocket -------------------------------------------------
 
-    def agent_socket(self, token: str | None = TOKEN) -> "RpcSocket":
-        return RpcSocket(self.ws_url + "bigmaac/agent", self.headers(token))
+    def agent_socket(self, token: str | None = TOKEN, **headers: str) -> "RpcSocket":
+        return RpcSocket(self.ws_url + "bigmaac/agent", {**self.headers(token), **headers})
 
 
 class RpcSocket:
