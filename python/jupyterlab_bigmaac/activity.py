@@ -37,6 +37,14 @@ class KernelStateForwarder:
         self.log = log
         self.sent = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        # States seen before the agent ran (or by a previous agent) are not lost.
+        agent.add_start_listener(self.replay)
+
+    def replay(self) -> None:
+        """Tell a freshly started agent the current state of every running kernel."""
+        for record in kernel_registry.all():
+            if record.running and record.execution_state:
+                self.forward(record.kernel_id, record.execution_state, record.pid)
 
     @property
     def enabled(self) -> bool:

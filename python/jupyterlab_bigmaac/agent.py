@@ -19,13 +19,14 @@ from . import jsonrpc, paths
 from . import __version__
 
 # The agent protocol version this server was written for (docs/protocol.md).
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 INITIALIZE_TIMEOUT = 15.0
 STOP_TIMEOUT = 3.0
 # A crash-looping agent is not respawned more often than this.
 MIN_RESTART_INTERVAL = 1.0
 
 NotificationListener = Callable[[dict[str, Any]], None]
+StartListener = Callable[[], None]
 
 
 class AgentUnavailable(Exception):
@@ -46,8 +47,9 @@ class Agent:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._listeners: set[NotificationListener] = set()
+        self._start_listeners: list[StartListener] = []
         self._start_lock = asyncio.Lock()
-        self._last_start = 0.0
+        self.last_start = 0.0  # time.monotonic() of the last start attempt
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------
@@ -59,9 +61,9 @@ class Agent:
         async with self._start_lock:
             if self.state == "running" and self.initialize_result is not None:
                 return self.initialize_result
-            if self.state == "failed" and time.monotonic() - self._last_start < MIN_RESTART_INTERVAL:
+            if self.state == "failed" and time.monotonic() - self.last_start < MIN_RESTART_INTERVAL:
                 raise AgentUnavailable(self.error)
-            self._last_start = time.monotonic()
+            self.last_start = time.monotonic()
             try:
                 return await self._start()
             except AgentUnavailable as error:
@@ -107,6 +109,11 @@ class Agent:
         self._write(jsonrpc.notification("initialized", {}))
         self.initialize_result = reply.get("result") or {}
         self.state = "running"
+        for listener in list(self._start_listeners):
+            try:
+                listener()
+            except Exception:
+                self.log.exception("BigMaac agent start listener failed")
         return self.initialize_result
 
     async def stop(self) -> None:
@@ -158,6 +165,14 @@ class Agent:
     async def notify(self, method: str, params: Any = None) -> None:
         await self.ensure_started()
         self._write(jsonrpc.notification(method, params))
+
+    def add_start_listener(self, listener: StartListener) -> None:
+        """Call `listener` after every successful start (state is then "running")."""
+        self._start_listeners.append(listener)
+
+    def remove_start_listener(self, listener: StartListener) -> None:
+        if listener in self._start_listeners:
+            self._start_listeners.remove(listener)
 
     def add_listener(self, listener: NotificationListener) -> None:
         self._listeners.add(listener)
@@ -231,7 +246,7 @@ class Agent:
     def _died(self, reason: str) -> None:
         if self.state == "running":
             # A death after a good start: the next use restarts at once.
-            self._last_start = 0.0
+            self.last_start = 0.0
         if self.state != "stopped":
             self.log.warning("The BigMaac agent stopped: %s; it restarts on next use", reason)
             self.state, self.error = "failed", reason
