@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -35,6 +36,31 @@ def test_rest_and_websocket_live_under_the_base_url(server):
         assert any(p["kernelId"] == kernel.id for p in processes), processes
     finally:
         rpc.close()
+
+
+def test_a_browser_session_and_the_toggle_registry_work_under_the_base_url(server):
+    browser = server.browser_login()
+    xsrf = browser.cookies["_xsrf"]
+    put = browser.put(
+        server.url + "bigmaac/notebooks", params={"path": "base.ipynb"}, json={"min_bigmaac_size": "52M"},
+        headers={"X-XSRFToken": xsrf}, timeout=30,
+    )
+    assert put.status_code == 200, put.text
+    kernel = server.start_notebook("base.ipynb")
+    env = kernel.environment("BIGMAAC_MIN_BIGMAAC_SIZE", "BIGMAAC_KERNEL_ID")
+    assert env["BIGMAAC_MIN_BIGMAAC_SIZE"] == "52M" and env["BIGMAAC_KERNEL_ID"] == kernel.id
+    cookies = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    socket = websocket.create_connection(
+        server.ws_url + "bigmaac/agent", header=[f"Cookie: {cookies}"],
+        origin=f"http://127.0.0.1:{server.port}", timeout=60,
+    )
+    try:
+        socket.send('{"jsonrpc": "2.0", "id": "b", "method": "initialize", "params": {}}')
+        reply = json.loads(socket.recv())
+        assert reply["id"] == "b" and reply["result"]["protocolVersion"], reply
+    finally:
+        socket.close()
+    kernel.shutdown()
 
 
 def test_agent_websocket_is_kept_alive_with_pings(server):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 
 import pytest
-import requests
 
 from conftest import require_artifacts
 from jupyterlab_bigmaac import paths
@@ -93,14 +93,8 @@ def test_writes_need_credentials_and_xsrf(server):
         assert response.status_code in (401, 403)
         assert server.get("bigmaac/notebooks", token=token).status_code in (401, 403)
     # A browser session: logged in by cookie, so writes need the XSRF token.
-    browser = requests.Session()
-    assert browser.get(server.url + "login", timeout=30).status_code == 200
+    browser = server.browser_login()
     xsrf = browser.cookies.get("_xsrf")
-    assert xsrf, "the server set no _xsrf cookie"
-    login = browser.post(
-        server.url + "login", data={"password": server.token, "_xsrf": xsrf}, timeout=30
-    )
-    assert login.status_code == 200, login.text
     assert browser.get(server.url + "bigmaac/notebooks", timeout=30).status_code == 200
     url = server.url + "bigmaac/notebooks"
     refused = browser.put(url, params={"path": "cookie.ipynb"}, json={"enabled": False}, timeout=30)
@@ -146,7 +140,8 @@ def test_unsaved_notebook_toggle_takes_effect_on_restart_both_ways(server):
     assert preloaded(env) and env["BIGMAAC_MIN_BIGMAAC_SIZE"] == "48M"
     state = server.kernel_state(kernel.id)
     assert state["enabled"] is True and state["settings"]["min_bigmaac_size"] == "48M"
-    assert state["sources"] == {"enabled": "notebook toggle", "min_bigmaac_size": "notebook toggle"}
+    assert state["sources"]["enabled"] == state["sources"]["min_bigmaac_size"] == "notebook toggle"
+    assert state["sources"]["swap_dir"] == "admin"
     assert state["launches"] == 3
     kernel.shutdown()
 
@@ -170,7 +165,7 @@ def test_saved_metadata_applies_and_the_toggle_overrides_it(server):
     env = kernel.environment(*ENV_NAMES)
     assert preloaded(env) and env["BIGMAAC_MIN_BIGMAAC_SIZE"] == "40M"
     sources = server.kernel_state(kernel.id)["sources"]
-    assert sources == {"enabled": "notebook toggle", "min_bigmaac_size": "notebook metadata"}
+    assert (sources["enabled"], sources["min_bigmaac_size"]) == ("notebook toggle", "notebook metadata")
     kernel.shutdown()
 
 
@@ -193,7 +188,7 @@ def test_admin_locked_values_win_over_the_notebook(make_server):
     assert preloaded(env) and env["BIGMAAC_MIN_BIGMAAC_SIZE"] == "36M"
     state = server.kernel_state(kernel.id)
     assert state["enabled"] is True
-    assert state["sources"] == {"enabled": "admin (locked)", "min_bigmaac_size": "admin (locked)"}
+    assert state["sources"]["enabled"] == state["sources"]["min_bigmaac_size"] == "admin (locked)"
     # Still locked after a restart.
     kernel.restart()
     assert preloaded(kernel.environment(*ENV_NAMES))
@@ -221,3 +216,57 @@ def test_a_renamed_notebook_uses_its_new_path_at_restart(server):
     assert kernel.environment(*ENV_NAMES)["BIGMAAC_MIN_BIGMAAC_SIZE"] == "44M"
     assert server.kernel_state(kernel.id)["notebookPath"] == "Renamed.ipynb"
     kernel.shutdown()
+
+
+def saved_registry(server):
+    return server.home / "data" / "bigmaac" / "notebook-toggles.json"
+
+
+def test_toggles_survive_a_server_restart(make_server):
+    server = make_server()
+    (server.home / "root" / "drafts").mkdir()
+    assert put_toggle(server, "drafts/Off.ipynb", {"enabled": False}).status_code == 200
+    assert put_toggle(server, "drafts/Big.ipynb", {"min_bigmaac_size": "44M"}).status_code == 200
+    assert put_toggle(server, "drafts/Gone.ipynb", {"enabled": False}).status_code == 200
+    assert server.request("DELETE", "bigmaac/notebooks", params={"path": "drafts/Gone.ipynb"}).status_code == 204
+    saved = saved_registry(server)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert not [p for p in saved.parent.iterdir() if p != saved], "a temporary file was left behind"
+
+    server.restart()
+    listed = server.json("bigmaac/notebooks")["notebooks"]
+    assert listed == [
+        {"path": "drafts/Big.ipynb", "toggle": {"min_bigmaac_size": "44M"}},
+        {"path": "drafts/Off.ipynb", "toggle": {"enabled": False}},
+    ]
+    off = server.start_notebook("drafts/Off.ipynb", name="Off.ipynb")
+    assert not preloaded(off.environment(*ENV_NAMES))
+    assert server.kernel_state(off.id)["sources"]["enabled"] == "notebook toggle"
+    big = server.start_notebook("drafts/Big.ipynb", name="Big.ipynb")
+    env = big.environment(*ENV_NAMES)
+    assert preloaded(env) and env["BIGMAAC_MIN_BIGMAAC_SIZE"] == "44M"
+    off.shutdown()
+    big.shutdown()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{ not json",
+        b'{"version": 99, "notebooks": {}}',
+        b'{"version": 1, "notebooks": {"../escape.ipynb": {"enabled": false}}}',
+        b'{"version": 1, "notebooks": {"a.ipynb": {"LD_PRELOAD": "/evil.so"}}}',
+    ],
+)
+def test_a_bad_saved_registry_is_ignored_with_a_warning(make_server, content):
+    server = make_server()
+    server.stop()
+    saved = saved_registry(server)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_bytes(content)
+    server.start()
+    assert server.json("bigmaac/notebooks")["notebooks"] == []
+    assert "ignores the saved notebook toggles" in server.log()
+    # The next change replaces it with a valid registry.
+    assert put_toggle(server, "fresh.ipynb", {"enabled": False}).status_code == 200
+    assert json.loads(saved.read_text())["notebooks"] == {"fresh.ipynb": {"enabled": False}}
