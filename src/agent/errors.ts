@@ -27,7 +27,9 @@ const ADDON_CODES: Record<string, [number, ErrorName]> = {
   ECANCELLED: [ErrorCodes.RequestCancelled, 'ECANCELLED'],
   // A segment that kept changing while read: the process is alive but busy; say so
   // as an internal error so the client may retry.
-  ETORN: [ErrorCodes.InternalError, 'ETORN']
+  ETORN: [ErrorCodes.InternalError, 'ETORN'],
+  // The process is alive but did not answer (stopped, or its control thread is stuck).
+  ETIMEDOUT: [ErrorCodes.InternalError, 'ETIMEDOUT']
 };
 
 /** The protocol error for anything a handler threw. */

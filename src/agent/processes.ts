@@ -1,8 +1,8 @@
 /**
  * The processes running under the library, as the protocol reports them.
  */
-import { ProcessDetails, ProcessInfo } from '../common/protocol';
-import { loadAddon, ProcessSnapshot } from './addon';
+import { ProcessDetails, ProcessInfo, ProcessResidency } from '../common/protocol';
+import { isAddonError, loadAddon, ProcessSnapshot, ResidencyResult } from './addon';
 
 export function toProcessInfo(snapshot: ProcessSnapshot): ProcessInfo {
   return {
@@ -40,6 +40,57 @@ export function getProcess(pid: number): ProcessDetails {
     counters: { ...details.counters },
     allocationsTotal: details.allocationsTotal,
     allocations: details.allocations.map(a => ({ ...a }))
+  };
+}
+
+/** The addon's residency call, when this build has it. */
+function residencyCall(): ((pid: number) => Promise<ResidencyResult>) | undefined {
+  const addon = loadAddon();
+  return typeof addon.residency === 'function' ? pid => addon.residency(pid) : undefined;
+}
+
+/** Page-cache bytes of `pid`'s disk-backed memory, measured now by the process. */
+export async function measureResident(pid: number): Promise<number> {
+  const residency = residencyCall();
+  if (!residency) {
+    throw new Error('this addon cannot measure residency');
+  }
+  return (await residency(pid)).resident;
+}
+
+/**
+ * `getProcess` plus residency, measured now by the process itself. A process that cannot
+ * answer (stopped: ETIMEDOUT; an addon without the call) gets `residency: null`; other
+ * errors (gone, not ours) are thrown as by `getProcess`.
+ */
+export async function getProcessWithResidency(pid: number): Promise<ProcessDetails> {
+  const details = getProcess(pid);
+  const residency = residencyCall();
+  let measured: ResidencyResult | undefined;
+  try {
+    measured = residency ? await residency(pid) : undefined;
+  } catch (error) {
+    if (!(isAddonError(error) && error.code === 'ETIMEDOUT')) {
+      throw error;
+    }
+  }
+  if (!measured) {
+    return { ...details, residency: null };
+  }
+  const byAddress = new Map(measured.allocations.map(a => [a.address, a]));
+  const summary: ProcessResidency = {
+    resident: measured.resident,
+    dirty: measured.dirty,
+    dirtyKnown: measured.dirtyKnown,
+    measuredAt: measured.measuredAt
+  };
+  return {
+    ...details,
+    residency: summary,
+    allocations: details.allocations.map(allocation => {
+      const found = byAddress.get(allocation.address);
+      return found ? { ...allocation, resident: found.resident, dirty: found.dirty } : allocation;
+    })
   };
 }
 

@@ -16,14 +16,23 @@ import {
   HistoryGetResult,
   InitializeParams,
   InitializeResult,
+  KernelStateParams,
+  MemoryGetResult,
   Methods,
+  PageoutFinishedParams,
+  PageoutReason,
   PageoutParams,
   PageoutProgress,
   PageoutResult,
+  Policy,
+  PolicySetParams,
   PROTOCOL_VERSION,
+  ProcessExitsParams,
+  ProcessExitsResult,
   ProcessesListResult,
   ProcessGetParams,
   ProcessGetResult,
+  ProcessInfo,
   ProgressToken,
   ServerCapabilities,
   StatsSubscribeParams,
@@ -31,10 +40,15 @@ import {
   StatsUnsubscribeParams,
   StatsUnsubscribeResult
 } from '../common/protocol';
+import { loadAddon } from './addon';
+import { containerMemory, MemoryCgroup, memoryCgroupOf } from './cgroup';
 import { invalidParams, protocolError, toResponseError } from './errors';
+import { ExitTracker, EXITS_CAPACITY } from './exits';
 import { debug, log } from './log';
-import { PageoutManager } from './pageout';
-import { getProcess, listProcesses, pidProblem } from './processes';
+import { PageoutManager, PageoutOptions } from './pageout';
+import { PolicyEngine } from './policies';
+import { applyPolicy } from './policyConfig';
+import { getProcessWithResidency, listProcesses, measureResident, pidProblem } from './processes';
 import { StatsSampler } from './sampler';
 import { SERVER_NAME, VERSION } from './version';
 import { watchParent } from './watchdog';
@@ -45,7 +59,13 @@ export const CAPABILITIES: ServerCapabilities = {
   pageout: { supported: true, workDoneProgress: true, cancellable: true },
   statsSubscription: true,
   history: true,
-  policies: []
+  policies: ['idlePageout', 'pressure'],
+  policy: true,
+  kernelState: true,
+  processExits: true,
+  residency: true,
+  pageoutFinished: true,
+  containerMemory: true
 };
 
 type Lifecycle = 'starting' | 'running' | 'shuttingDown';
@@ -72,6 +92,12 @@ export class Agent {
   private readonly connection: MessageConnection;
   private readonly pageouts = new PageoutManager();
   private readonly sampler: StatsSampler;
+  private readonly exits: ExitTracker;
+  private readonly policies: PolicyEngine;
+  /** The agent's own memory cgroup, found once: the container whose memory is reported. */
+  private readonly cgroup: MemoryCgroup | undefined = memoryCgroupOf('self');
+  /** Kernel id of each process at the last listing, for notifications. */
+  private kernelIds = new Map<number, string>();
   private lifecycle: Lifecycle = 'starting';
   private exited = false;
   /** Requests being handled, and when a message last arrived (see exitWhenIdle). */
@@ -84,13 +110,40 @@ export class Agent {
       new StreamMessageReader(options.input),
       new StreamMessageWriter(options.output)
     );
+    this.exits = new ExitTracker(
+      () => loadAddon().segmentDir(),
+      exit => void this.connection.sendNotification(Methods.processExited, exit)
+    );
+    this.policies = new PolicyEngine({
+      list: () => this.list(),
+      resident: measureResident,
+      pageout: (info, reason, onCancellable) =>
+        this.runPageout(info.pid, reason, { onCancellable }).then(
+          () => true,
+          () => false
+        )
+    });
     this.sampler = new StatsSampler({
-      list: listProcesses,
-      onUpdate: params => void this.connection.sendNotification(Methods.statsUpdate, params),
+      list: () => this.list(),
+      onUpdate: params =>
+        void this.connection.sendNotification(Methods.statsUpdate, {
+          ...params,
+          container: containerMemory(this.cgroup)
+        }),
       onChanged: params => void this.connection.sendNotification(Methods.processesChanged, params),
       onError: error => log(`cannot sample processes: ${(error as Error)?.message ?? error}`)
     });
     this.registerHandlers();
+  }
+
+  /**
+   * Every listing goes through the exit tracker: listing removes the stale segments it
+   * meets, and a stale segment is how the tracker tells a killed process from one that exited.
+   */
+  private list(): ProcessInfo[] {
+    const processes = this.exits.sample(listProcesses);
+    this.kernelIds = new Map(processes.map(p => [p.pid, p.kernelId]));
+    return processes;
   }
 
   start(): void {
@@ -130,6 +183,14 @@ export class Agent {
     c.onRequest(Methods.historyGet, (params: HistoryGetParams) =>
       this.guarded(() => this.historyGet(params))
     );
+    c.onRequest(Methods.policyGet, () => this.guarded(() => this.policies.current));
+    c.onRequest(Methods.policySet, (params: PolicySetParams) =>
+      this.guarded(() => this.policySet(params))
+    );
+    c.onRequest(Methods.processExits, (params: ProcessExitsParams) =>
+      this.guarded(() => this.processExits(params))
+    );
+    c.onRequest(Methods.memoryGet, () => this.guarded(() => this.memoryGet()));
     c.onRequest((method: string) =>
       this.guarded(() => {
         throw protocolError(ErrorCodes.MethodNotFound, 'ENOMETHOD', `unknown method ${method}`);
@@ -137,6 +198,9 @@ export class Agent {
     );
     c.onNotification(Methods.initialized, () => this.touch(() => debug('client initialized')));
     c.onNotification(Methods.exit, () => this.exit());
+    c.onNotification(Methods.kernelState, (params: KernelStateParams) =>
+      this.touch(() => this.kernelState(params))
+    );
     c.onNotification((method: string) => this.touch(() => debug(`ignored notification ${method}`)));
   }
 
@@ -186,6 +250,7 @@ export class Agent {
     }
     this.lifecycle = 'running';
     this.sampler.start();
+    this.policies.start();
     const client = params?.clientInfo?.name ?? 'unknown client';
     debug(`initialize from ${client} (protocol ${params?.protocolVersion ?? 'unspecified'})`);
     return {
@@ -205,6 +270,7 @@ export class Agent {
     }
     this.lifecycle = 'shuttingDown';
     this.sampler.stop();
+    this.policies.stop();
     this.pageouts.cancelAll();
     return null;
   }
@@ -249,15 +315,80 @@ export class Agent {
   }
 
   private processesList(): ProcessesListResult {
-    return { processes: listProcesses() };
+    return { processes: this.list() };
   }
 
-  private processGet(params: ProcessGetParams): ProcessGetResult {
+  private async processGet(params: ProcessGetParams): Promise<ProcessGetResult> {
     const problem = pidProblem(params?.pid);
     if (problem) {
       throw invalidParams(problem);
     }
-    return { process: getProcess(params.pid) };
+    return { process: await getProcessWithResidency(params.pid) };
+  }
+
+  private policySet(params: PolicySetParams): Policy {
+    try {
+      return this.policies.set(applyPolicy(this.policies.current, params));
+    } catch (error) {
+      throw invalidParams((error as Error).message);
+    }
+  }
+
+  private processExits(params: ProcessExitsParams | undefined): ProcessExitsResult {
+    const since = params?.sinceMs;
+    if (since !== undefined && since !== null && (typeof since !== 'number' || !isFinite(since))) {
+      throw invalidParams(`sinceMs must be ms since the Unix epoch, got ${JSON.stringify(since)}`);
+    }
+    // Look once more, so an exit since the last tick is in the answer.
+    this.list();
+    return { exits: this.exits.recent(since ?? undefined), capacity: EXITS_CAPACITY };
+  }
+
+  private memoryGet(): MemoryGetResult {
+    return { container: containerMemory(this.cgroup), measuredAt: Date.now() };
+  }
+
+  /** A `kernel/state` notification from the Jupyter server; bad ones are logged and dropped. */
+  private kernelState(params: KernelStateParams): void {
+    if (this.lifecycle !== 'running') {
+      return;
+    }
+    const { kernelId, state } = params ?? {};
+    if (typeof kernelId !== 'string' || kernelId === '' || typeof state !== 'string') {
+      log(`ignored kernel/state without a kernelId and a state: ${JSON.stringify(params)}`);
+      return;
+    }
+    debug(`kernel ${kernelId} is ${state}`);
+    this.policies.kernelState(kernelId, state);
+  }
+
+  /** Any page-out the agent runs, reported to every client with `pageout/finished`. */
+  private async runPageout(
+    pid: number,
+    reason: PageoutReason,
+    options: PageoutOptions
+  ): Promise<PageoutResult> {
+    const kernelId = this.kernelIds.get(pid);
+    const report = (fields: Pick<PageoutFinishedParams, 'ok' | 'error' | 'result'>) => {
+      const params: PageoutFinishedParams = {
+        pid,
+        ...(kernelId ? { kernelId } : {}),
+        reason,
+        ...fields,
+        at: Date.now()
+      };
+      void this.connection.sendNotification(Methods.pageoutFinished, params);
+    };
+    try {
+      const result = await this.pageouts.pageout(pid, options);
+      const { bytesWritten, durationMs, residentBefore, residentAfter } = result;
+      report({ ok: true, result: { bytesWritten, durationMs, residentBefore, residentAfter } });
+      return result;
+    } catch (error) {
+      const { message, data } = toResponseError(error);
+      report({ ok: false, error: { code: data?.code ?? 'EINTERNAL', message } });
+      throw error;
+    }
   }
 
   private async pageout(params: PageoutParams, token: CancellationToken): Promise<PageoutResult> {
@@ -268,7 +399,7 @@ export class Agent {
     const pid = params.pid;
     const progress = this.progressReporter(params.workDoneToken, pid);
     try {
-      const result = await this.pageouts.pageout(pid, {
+      const result = await this.runPageout(pid, 'request', {
         onProgress: progress?.report,
         onCancellable: cancel => {
           if (token.isCancellationRequested) {
@@ -336,6 +467,7 @@ export class Agent {
     this.exited = true;
     this.stopWatchdog?.();
     this.sampler.stop();
+    this.policies.stop();
     this.pageouts.cancelAll();
     const code = this.lifecycle === 'shuttingDown' ? 0 : 1;
     // The connection stays open: answers already handed to its writer must still go out.

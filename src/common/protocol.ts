@@ -11,7 +11,7 @@
  * Version of this protocol. The minor part grows when methods or fields are added;
  * the major part changes only when an existing method changes meaning.
  */
-export const PROTOCOL_VERSION = '1.0';
+export const PROTOCOL_VERSION = '1.1';
 
 /**
  * Method and notification names.
@@ -31,6 +31,17 @@ export namespace Methods {
   export const statsUpdate = 'stats/update';
   export const processesChanged = 'processes/changed';
   export const historyGet = 'history/get';
+  export const policyGet = 'policy/get';
+  export const policySet = 'policy/set';
+  export const processExits = 'process/exits';
+  /** Notification from the Jupyter server: a kernel's execution state changed. */
+  export const kernelState = 'kernel/state';
+  /** Notification from the agent: a page-out ended (any reason). */
+  export const pageoutFinished = 'pageout/finished';
+  /** Notification from the agent: a BigMaac process disappeared. */
+  export const processExited = 'process/exited';
+  /** The container's memory: the agent's memory cgroup, charged against its limit. */
+  export const memoryGet = 'memory/get';
 }
 
 /**
@@ -77,7 +88,8 @@ export type ErrorName =
   | 'EINCOMPATIBLE'
   | 'EBUSY_PAGEOUT'
   | 'ETORN'
-  | 'ECANCELLED';
+  | 'ECANCELLED'
+  | 'ETIMEDOUT';
 
 /** What `error.data` holds in every error the agent sends. */
 export interface ErrorData {
@@ -106,7 +118,7 @@ export interface InitializeParams {
 export interface ServerCapabilities {
   /** `processes/list` is served. */
   processesList: boolean;
-  /** `process/get` is served (stats and allocations; residency comes later). */
+  /** `process/get` is served (stats and allocations; residency from 1.1, see `residency`). */
   processGet: boolean;
   /** `process/pageout`: whether it is served, reports `$/progress`, and honours cancel. */
   pageout: { supported: boolean; workDoneProgress: boolean; cancellable: boolean };
@@ -114,8 +126,20 @@ export interface ServerCapabilities {
   statsSubscription: boolean;
   /** `history/get`. */
   history: boolean;
-  /** Names of the policies `policy/get` and `policy/set` know (later; empty for now). */
+  /** Names of the policies `policy/get` and `policy/set` know (`idlePageout`, `pressure`). */
   policies: string[];
+  /** `policy/get` and `policy/set` are served (1.1). */
+  policy?: boolean;
+  /** The agent acts on `kernel/state` notifications (1.1). */
+  kernelState?: boolean;
+  /** `process/exited` notifications and the `process/exits` request (1.1). */
+  processExits?: boolean;
+  /** `process/get` reports `residency` (1.1). */
+  residency?: boolean;
+  /** `pageout/finished` notifications (1.1). */
+  pageoutFinished?: boolean;
+  /** `memory/get`, and `container` in `stats/update` (1.1). */
+  containerMemory?: boolean;
 }
 
 export interface ServerInfo {
@@ -171,6 +195,10 @@ export interface AllocationInfo {
   createdAt: number;
   /** `big`: its own file-backed region; `fry`: a block of the small-allocation arena (later). */
   tier: 'big' | 'fry';
+  /** `process/get` only (1.1): bytes of it in RAM (page cache), when measured. */
+  resident?: number;
+  /** `process/get` only (1.1): of which dirty or under write-back, when measured. */
+  dirty?: number;
 }
 
 /** Cumulative counters of one process since its first disk-backed allocation. */
@@ -207,6 +235,23 @@ export interface ProcessDetails extends ProcessInfo {
   /** Number of live allocations; `allocations` lists the largest ones (at most 1024). */
   allocationsTotal: number;
   allocations: AllocationInfo[];
+  /**
+   * (1.1) How much of its disk-backed memory is in RAM, measured by the process on this
+   * request; null when it could not answer (stopped, or older library).
+   */
+  residency?: ProcessResidency | null;
+}
+
+/** Page-cache bytes of a process's disk-backed memory: what a page-out can give back. */
+export interface ProcessResidency {
+  /** Bytes in RAM, over all live disk-backed allocations. */
+  resident: number;
+  /** Of which dirty or under write-back (0 when `dirtyKnown` is false). */
+  dirty: number;
+  /** False on kernels without cachestat(2) (< 6.5): `dirty` was not measured. */
+  dirtyKnown: boolean;
+  /** When the process measured, ms since the Unix epoch. */
+  measuredAt: number;
 }
 
 export interface ProcessGetResult {
@@ -276,6 +321,8 @@ export interface StatsUpdateParams {
   /** The agent's current tick interval, ms (the smallest interval subscribed). */
   intervalMs: number;
   processes: ProcessInfo[];
+  /** The container's memory on this tick; present when `containerMemory` is advertised. */
+  container?: ContainerMemory | null;
 }
 
 /** Identity of a process that has gone: pid and start time. */
@@ -318,4 +365,94 @@ export interface HistoryGetResult {
   /** Oldest first. At most `capacity`; older samples were dropped. */
   samples: HistorySample[];
   capacity: number;
+}
+
+// ------------------------------------------------------------------ policies (1.1)
+
+/** What the agent does on its own. One policy per agent (one agent per server and user). */
+export interface Policy {
+  /** Page out a kernel once it has been idle `idleSeconds` (once, until it runs again). */
+  idlePageout: { enabled: boolean; idleSeconds: number };
+  /** Page out idle kernels, most resident first, while the agent's memory cgroup is above
+   * `thresholdPercent` of its limit. */
+  pressure: { enabled: boolean; thresholdPercent: number };
+}
+
+/** `policy/set` params: any part of a Policy; what is left out keeps its value. */
+export interface PolicySetParams {
+  idlePageout?: Partial<Policy['idlePageout']>;
+  pressure?: Partial<Policy['pressure']>;
+}
+
+/** `kernel/state` notification (from the Jupyter server). */
+export interface KernelStateParams {
+  kernelId: string;
+  /** "busy", "idle", "starting", ...: only "idle" counts as idle. */
+  state: string;
+  pid?: number | null;
+}
+
+export type PageoutReason = 'request' | 'idle' | 'pressure';
+
+/** `pageout/finished` notification: sent for every page-out the agent ran. */
+export interface PageoutFinishedParams {
+  pid: number;
+  kernelId?: string;
+  reason: PageoutReason;
+  ok: boolean;
+  /** When `ok` is false. */
+  error?: { code: ErrorName | string; message: string };
+  /** When `ok` is true. */
+  result?: Omit<PageoutResult, 'pid'>;
+  /** ms since the Unix epoch. */
+  at: number;
+}
+
+export type ExitCause = 'oom-killed' | 'killed' | 'exited' | 'unknown';
+
+/** `process/exited` notification, and one entry of `process/exits`. */
+export interface ProcessExitedParams {
+  pid: number;
+  startTime?: number;
+  kernelId?: string;
+  /** When the agent saw it gone, ms since the Unix epoch. */
+  at: number;
+  cause: ExitCause;
+  /** One sentence for people: why the agent judged so. */
+  detail: string;
+}
+
+export interface ProcessExitsParams {
+  /** Only exits seen after this time, ms since the Unix epoch. */
+  sinceMs?: number;
+}
+
+export interface ProcessExitsResult {
+  /** Oldest first; at most `capacity`. */
+  exits: ProcessExitedParams[];
+  capacity: number;
+}
+
+// ------------------------------------------------------------------ container memory
+
+/** Where `ContainerMemory` was read: the v1 `memory` controller or the v2 hierarchy. */
+export type ContainerMemorySource = 'cgroup-v1' | 'cgroup-v2';
+
+/**
+ * The agent's memory cgroup (the container's, in the usual one-cgroup-per-container setup):
+ * what it is charged now against its limit. Null wherever no memory cgroup can be read.
+ */
+export interface ContainerMemory {
+  /** Bytes charged now (memory.usage_in_bytes or memory.current: page cache included). */
+  usage: number;
+  /** Bytes; null when the cgroup has no limit. */
+  limit: number | null;
+  source: ContainerMemorySource;
+}
+
+/** `memory/get` result. */
+export interface MemoryGetResult {
+  container: ContainerMemory | null;
+  /** When it was read, ms since the Unix epoch. */
+  measuredAt: number;
 }
