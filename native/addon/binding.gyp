@@ -9,6 +9,7 @@
         "status.cc",
         "snapshot.cc",
         "pageout_worker.cc",
+        "residency_worker.cc",
         "../src/reader.c"
       ],
       "include_dirs": [

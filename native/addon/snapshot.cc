@@ -94,7 +94,10 @@ Napi::Object ToObject(Napi::Env env, const bigmaac_segment& s, bool detailed) {
   object.Set("peakBytes", Bytes(env, s.stats.counters.peak_bytes));
   object.Set("updatedAt", Milliseconds(env, s.stats.updated_ns));
   object.Set("heartbeatAt", Milliseconds(env, s.stats.heartbeat_ns));
+  object.Set("dirtyBudget", Bytes(env, id.dirty_budget));
   if (detailed) {
+    object.Set("budgetWritebacks", Bytes(env, s.stats.counters.budget_writebacks));
+    object.Set("dirtyPeak", Bytes(env, s.stats.counters.dirty_peak));
     object.Set("counters", Counters(env, s.stats.counters));
     object.Set("allocationsTotal", Bytes(env, s.stats.table_total));
     object.Set("allocations", Allocations(env, s.stats));

@@ -6,7 +6,16 @@ import { writeFileSync } from 'fs';
 import { join } from 'path';
 
 import { BigmaacAddon, loadAddon } from '../agent/addon';
-import { ADDON, requireArtifacts, Sandbox } from './helpers';
+import {
+  ADDON,
+  BigProcess,
+  LIBRARY,
+  MiB,
+  PYTHON,
+  requireArtifacts,
+  Sandbox,
+  startBigProcess
+} from './helpers';
 
 const MAGIC = 0x31474553434d4742n; // "BGMCSEG1"
 const HEADER_BYTES = 64;
@@ -18,7 +27,7 @@ let addon: BigmaacAddon;
 function header(fields: { magic?: bigint; version?: number; segmentSize?: bigint }): Buffer {
   const buffer = Buffer.alloc(HEADER_BYTES);
   buffer.writeBigUInt64LE(fields.magic ?? MAGIC, 0);
-  buffer.writeUInt32LE(fields.version ?? 1, 8);
+  buffer.writeUInt32LE(fields.version ?? 2, 8);
   buffer.writeUInt32LE(HEADER_BYTES, 12);
   buffer.writeBigUInt64LE(fields.segmentSize ?? 12345n, 16);
   buffer.writeUInt32LE(1024, 24);
@@ -40,7 +49,7 @@ function readError(pid: number): { name: string; code: string; message: string }
 }
 
 beforeAll(() => {
-  requireArtifacts([ADDON]);
+  requireArtifacts([ADDON, LIBRARY, PYTHON]);
   sandbox = new Sandbox();
   // jest gives each test file a copy of process.env that the C library never sees, so
   // the directory is passed explicitly.
@@ -95,5 +104,50 @@ describe('bigmaac.node', () => {
     const job = addon.pageout(4000100, null, sandbox.segmentDir);
     expect(typeof job.cancel).toBe('function');
     await expect(job.promise).rejects.toMatchObject({ code: 'ENOENT_PROCESS' });
+  });
+});
+
+describe('residency', () => {
+  let big: BigProcess | undefined;
+
+  afterEach(async () => {
+    await big?.stop();
+    big = undefined;
+  });
+
+  it('rejects a pid without a segment with ENOENT_PROCESS', async () => {
+    await expect(addon.residency(4000100, sandbox.segmentDir)).rejects.toMatchObject({
+      code: 'ENOENT_PROCESS'
+    });
+  });
+
+  it('rejects a bad pid with EINVAL before asking anyone', () => {
+    expect(() => addon.residency(0, sandbox.segmentDir)).toThrow(/pid must be/);
+  });
+
+  it('measures a real process per allocation, and again after a page-out', async () => {
+    big = await startBigProcess(sandbox, 64 * MiB, 'jest-kernel-residency');
+    const asked = Date.now();
+    const before = await addon.residency(big.pid, sandbox.segmentDir);
+    expect(before.pid).toBe(big.pid);
+    expect(before.measuredAt).toBeGreaterThanOrEqual(asked - 1);
+    expect(before.resident).toBeGreaterThanOrEqual(64 * MiB);
+    expect(before.allocationsTotal).toBeGreaterThanOrEqual(1);
+    const array = before.allocations.find(a => a.size >= 64 * MiB);
+    expect(array).toBeDefined();
+    expect(array!.resident).toBeGreaterThanOrEqual(64 * MiB);
+    if (before.dirtyKnown) {
+      // Just written: dirty page cache, which smaps would not show (mostly: the kernel's
+      // flusher may have written some back already on a machine busy writing).
+      expect(array!.dirty).toBeGreaterThanOrEqual(16 * MiB);
+      expect(array!.dirty).toBeLessThanOrEqual(array!.resident);
+      expect(before.dirty).toBeGreaterThanOrEqual(array!.dirty);
+    }
+
+    await addon.pageout(big.pid, null, sandbox.segmentDir).promise;
+    const after = await addon.residency(big.pid, sandbox.segmentDir);
+    expect(after.measuredAt).toBeGreaterThanOrEqual(before.measuredAt);
+    expect(after.resident).toBeLessThanOrEqual(before.resident / 50);
+    expect(after.dirty).toBe(0);
   });
 });

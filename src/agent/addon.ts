@@ -23,6 +23,9 @@ export interface ProcessSnapshot extends ProcessInfo {
   createdAt: number;
   /** Refreshed by the process at least every second while it lives. */
   heartbeatAt: number;
+  /** Dirty bytes the library keeps its swap files under (BIGMAAC_DIRTY_BUDGET, else a
+   * quarter of the memory cgroup's limit); 0: no budget. */
+  dirtyBudget: number;
 }
 
 /** What readProcess adds: cumulative counters and the largest live allocations. */
@@ -31,6 +34,41 @@ export interface ProcessDetails extends ProcessSnapshot {
   /** Live allocations in all; `allocations` holds the largest ones (up to 1024). */
   allocationsTotal: number;
   allocations: AllocationInfo[];
+  /** Write-backs the dirty budget started. */
+  budgetWritebacks: number;
+  /** Most dirty swap-file bytes the budget's checks saw. */
+  dirtyPeak: number;
+}
+
+/** Residency of one of the largest live allocations. */
+export interface AllocationResidency {
+  address: number;
+  size: number;
+  /** Its swap-file range in the page cache (mapped or not). */
+  resident: number;
+  /** Of which dirty or under write-back. */
+  dirty: number;
+}
+
+/**
+ * What `residency(pid)` resolves to: measured by the process itself, on request, with
+ * cachestat(2). Page-cache bytes of its disk-backed memory: what a page-out can give back.
+ * Not RSS (which misses dirty cache no longer mapped) and not the cgroup's charge.
+ */
+export interface ResidencyResult {
+  pid: number;
+  /** All live disk-backed allocations, not just the listed ones. */
+  resident: number;
+  dirty: number;
+  /** False on kernels without cachestat (< 6.5): `dirty` is then 0, not measured. */
+  dirtyKnown: boolean;
+  /** When the process measured (ms since the Unix epoch). */
+  measuredAt: number;
+  /** What the measurement cost the process. */
+  durationMs: number;
+  allocationsTotal: number;
+  /** The largest live allocations (up to 1024), largest first. */
+  allocations: AllocationResidency[];
 }
 
 export interface PageoutProgressEvent {
@@ -81,6 +119,13 @@ export interface BigmaacAddon {
     onProgress?: ((progress: PageoutProgressEvent) => void) | null,
     dir?: string
   ): PageoutJob;
+  /**
+   * Asks the process to measure its residency now and resolves to the answer; runs on a
+   * worker thread. Needs the same rights as a page-out (the owner or root). Rejects with
+   * ENOENT_PROCESS, EPERM, EINCOMPATIBLE, or ETIMEDOUT when no answer comes within 5 s
+   * (a stopped process). During a page-out the answer comes between its chunks.
+   */
+  residency(pid: number, dir?: string): Promise<ResidencyResult>;
   /** The segment layout version this build reads. */
   segmentVersion: number;
 }
