@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'show': {
       const { values, positionals } = options('show', args, { json: { type: 'boolean' } }, 1);
-      show(positionals[0], values.json === true);
+      await show(positionals[0], values.json === true);
       return;
     }
     case 'pageout': {

@@ -3,7 +3,7 @@
  * disk-backed allocations.
  */
 import { ProcessDetails, ProcessGetResult } from '../common/protocol';
-import { getProcess } from '../agent/processes';
+import { getProcessWithResidency } from '../agent/processes';
 import { parsePid } from './pageout';
 import { formatAge, formatBytes, formatTable } from './units';
 
@@ -29,6 +29,18 @@ function summary(p: ProcessDetails, now: number): string[] {
     `  counters     ${c.allocs} allocs, ${c.frees} frees, ${c.reallocs} reallocs, ` +
       `${c.pageouts} page-outs, ${c.fallbacks} fallbacks to RAM, ${c.failures} failures`
   ];
+  if (p.residency) {
+    const r = p.residency;
+    const dirty = r.dirtyKnown ? `, ${formatBytes(r.dirty)} dirty` : '';
+    lines.splice(
+      5,
+      0,
+      `  in RAM       ${formatBytes(r.resident)} of ${formatBytes(p.diskBacked.bytes)}${dirty} ` +
+        '(a page-out gives it back)'
+    );
+  } else if (p.residency === null) {
+    lines.splice(5, 0, '  in RAM       unknown (the process did not answer)');
+  }
   if (p.swapOnRam) {
     lines.push(
       `  warning      the swap directory is on ${p.swapFs} (RAM): disk-backing saves nothing there`
@@ -44,11 +56,13 @@ function allocationsTable(p: ProcessDetails, now: number): string[] {
   const shown = p.allocations.slice(0, SHOWN_ALLOCATIONS);
   const rows = shown.map(a => [
     formatBytes(a.size),
+    a.resident === undefined ? '?' : formatBytes(a.resident),
     formatAge(now - a.createdAt),
     a.tier,
     `0x${a.address.toString(16)}`
   ]);
-  const lines = [formatTable(['SIZE', 'AGE', 'TIER', 'ADDRESS'], rows, new Set([0, 1]))];
+  const header = ['SIZE', 'IN RAM', 'AGE', 'TIER', 'ADDRESS'];
+  const lines = [formatTable(header, rows, new Set([0, 1, 2]))];
   if (p.allocationsTotal > shown.length) {
     lines.push(`(the ${shown.length} largest of ${p.allocationsTotal}; --json lists up to 1024)`);
   }
@@ -60,9 +74,9 @@ export function formatProcessDetails(p: ProcessDetails, now = Date.now()): strin
   return [...summary(p, now), '', ...allocationsTable(p, now)].join('\n');
 }
 
-export function show(pidText: string | undefined, json: boolean): void {
+export async function show(pidText: string | undefined, json: boolean): Promise<void> {
   const pid = parsePid(pidText, 'show', 'bigmaac show PID [--json]');
-  const details = getProcess(pid);
+  const details = await getProcessWithResidency(pid);
   if (json) {
     const result: ProcessGetResult = { process: details };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
