@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Agent benchmark (issue 5's performance targets): a stats round for 50 processes, and the
- * agent's CPU and memory while idle and while one client is subscribed.
+ * Agent benchmark (issue 5's performance targets): a stats round for 50 processes, a
+ * `process/get` with residency, and the agent's CPU and memory while idle (every process an
+ * idle kernel under both policies) and while one client is subscribed.
  *
  *   node bench/agent.mjs [--processes 50] [--rounds 200] [--idle-seconds 10]
  *
@@ -56,7 +57,8 @@ function startProcess(index) {
       ...env,
       LD_PRELOAD: LIBRARY,
       BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
-      BIGMAAC_LABEL: `bench-${index}`
+      BIGMAAC_LABEL: `bench-${index}`,
+      BIGMAAC_KERNEL_ID: `bench-kernel-${index}`
     },
     stdio: ['pipe', 'pipe', 'inherit']
   });
@@ -116,6 +118,28 @@ async function main() {
     }
     times.sort((a, b) => a - b);
 
+    // process/get asks the process to measure its residency: one round trip into it.
+    const getTimes = [];
+    for (let i = 0; i < Math.min(ROUNDS, 100); i++) {
+      const { pid } = listed.processes[i % listed.processes.length];
+      const start = process.hrtime.bigint();
+      await connection.sendRequest('process/get', { pid });
+      getTimes.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    getTimes.sort((a, b) => a - b);
+
+    // Every process an idle kernel, both policies on, nothing due: what an idle agent costs.
+    await connection.sendRequest('policy/set', {
+      idlePageout: { enabled: true, idleSeconds: 86400 },
+      pressure: { enabled: true, thresholdPercent: 99 }
+    });
+    for (let i = 0; i < PROCESSES; i++) {
+      await connection.sendNotification('kernel/state', {
+        kernelId: `bench-kernel-${i}`,
+        state: 'idle'
+      });
+    }
+
     const idleStart = cpuSeconds(agent.pid);
     await sleep(IDLE_SECONDS * 1000);
     const idleCpu = (cpuSeconds(agent.pid) - idleStart) / IDLE_SECONDS;
@@ -137,8 +161,11 @@ async function main() {
     console.log('|---|---|---|');
     row('`processes/list` round trip, p50', `${percentile(times, 50).toFixed(2)} ms`, '< 20 ms');
     row('`processes/list` round trip, p95', `${percentile(times, 95).toFixed(2)} ms`, '< 20 ms');
+    const getP50 = percentile(getTimes, 50).toFixed(2);
+    row('`process/get` with residency, p50', `${getP50} ms`, '');
     const percent = share => `${(share * 100).toFixed(2)} %`;
-    row(`CPU, idle (background sampler), over ${IDLE_SECONDS} s`, percent(idleCpu), 'next to none');
+    const idleWhat = `CPU, idle (background sampler, ${PROCESSES} idle kernels, both policies)`;
+    row(`${idleWhat}, over ${IDLE_SECONDS} s`, percent(idleCpu), 'next to none');
     row(`CPU, subscribed at 1 s (${updates} updates)`, percent(subscribedCpu), '');
     const mib = `${memory.rss.toFixed(1)} / ${memory.peak.toFixed(1)} MiB`;
     row('memory (VmRSS now / VmHWM)', mib, '< 80 MiB');

@@ -9,6 +9,7 @@ import { CancellationTokenSource } from 'vscode-jsonrpc/node';
 import {
   ErrorCodes,
   InitializeResult,
+  PageoutFinishedParams,
   PageoutProgress,
   PageoutResult,
   ProcessesListResult,
@@ -22,6 +23,7 @@ import {
   initialize,
   INITIALIZE,
   MiB,
+  recordNotifications,
   requireArtifacts,
   responseError,
   Sandbox,
@@ -62,7 +64,7 @@ describe('lifecycle', () => {
   it('answers initialize with protocol version, capabilities and server info', async () => {
     const { connection } = agent();
     const result = await connection.sendRequest<InitializeResult>('initialize', INITIALIZE);
-    expect(result.protocolVersion).toBe('1.0');
+    expect(result.protocolVersion).toBe('1.1');
     expect(result.serverInfo.name).toBe('bigmaac-agent');
     expect(result.serverInfo.version).toMatch(/^\d+\.\d+\.\d+/);
     expect(result.capabilities.processesList).toBe(true);
@@ -71,6 +73,14 @@ describe('lifecycle', () => {
       supported: true,
       workDoneProgress: true,
       cancellable: true
+    });
+    expect(result.capabilities).toMatchObject({
+      policy: true,
+      kernelState: true,
+      processExits: true,
+      residency: true,
+      pageoutFinished: true,
+      policies: ['idlePageout', 'pressure']
     });
   });
 
@@ -202,6 +212,13 @@ describe('process/get', () => {
     expect(largest.size).toBeGreaterThanOrEqual(64 * MiB);
     expect(largest.tier).toBe('big');
     expect(largest.address % 4096).toBe(0);
+    // Every page was dirtied at start and nothing paged out yet: all of it is in RAM,
+    // measured by the process on this request.
+    expect(details.residency?.resident).toBeGreaterThanOrEqual(64 * MiB);
+    expect(details.residency?.resident).toBeLessThanOrEqual(details.diskBacked.bytes);
+    expect(details.residency?.measuredAt).toBeGreaterThan(Date.now() - 60000);
+    expect(largest.resident).toBeGreaterThanOrEqual(64 * MiB);
+    expect(largest.dirty).toBeLessThanOrEqual(largest.resident as number);
   });
 
   it('answers an unknown pid with -32100', async () => {
@@ -220,10 +237,15 @@ describe('process/pageout', () => {
         progress.push(params.value);
       }
     });
+    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
     const result = await connection.sendRequest<PageoutResult>('process/pageout', {
       pid: big.pid,
       workDoneToken: 'jest-token'
     });
+    // Every client hears of it, with the reason and the same figures.
+    const notice = await finished.waitFor(params => params.pid === big.pid);
+    expect(notice).toMatchObject({ reason: 'request', ok: true, kernelId: 'jest-kernel-0001' });
+    expect(notice.result?.bytesWritten).toBe(result.bytesWritten);
     expect(result.pid).toBe(big.pid);
     expect(result.residentBefore).toBeGreaterThanOrEqual(64 * MiB);
     expect(result.residentAfter).toBeLessThan(result.residentBefore / 2);

@@ -49,13 +49,17 @@ describe('bigmaac show', () => {
       expect(stdout).toContain(`Process ${stepping.pid} (kernel jest-kernel-table, jest-step)`);
       expect(stdout).toMatch(/disk-backed {2}15\.0 MiB in 2 allocations/);
       expect(stdout).toMatch(/counters {5}\d+ allocs, \d+ frees/);
+      // Every page was dirtied just now: all of it is in RAM.
+      expect(stdout).toMatch(/in RAM {7}15\.0 MiB of 15\.0 MiB/);
       const lines = stdout.trimEnd().split('\n');
-      const header = lines.findIndex(line => /^\s*SIZE\s+AGE\s+TIER\s+ADDRESS$/.test(line));
+      const header = lines.findIndex(line =>
+        /^\s*SIZE\s+IN RAM\s+AGE\s+TIER\s+ADDRESS$/.test(line)
+      );
       expect(header).toBeGreaterThan(0);
       const rows = lines.slice(header + 1, header + 3);
-      // Largest first, with units, an age, the tier and a hex address; sizes right-aligned.
-      expect(rows[0]).toMatch(/^12\.0 MiB\s+\d+ (ms|s)\s+big\s+0x[0-9a-f]+$/);
-      expect(rows[1]).toMatch(/^\s*3\.00 MiB\s+\d+ (ms|s)\s+big\s+0x[0-9a-f]+$/);
+      // Largest first, with units, residency, an age, the tier and a hex address.
+      expect(rows[0]).toMatch(/^12\.0 MiB\s+12\.0 MiB\s+\d+ (ms|s)\s+big\s+0x[0-9a-f]+$/);
+      expect(rows[1]).toMatch(/^\s*3\.00 MiB\s+3\.00 MiB\s+\d+ (ms|s)\s+big\s+0x[0-9a-f]+$/);
       expect(rows[0].indexOf('MiB')).toBe(rows[1].indexOf('MiB'));
     } finally {
       await stepping.stop();
@@ -70,6 +74,8 @@ describe('bigmaac show', () => {
     expect(details.kernelId).toBe('jest-kernel-show');
     expect(details.counters.liveBigBytes).toBeGreaterThanOrEqual(24 * MiB);
     expect(details.allocations[0].size).toBeGreaterThanOrEqual(24 * MiB);
+    expect(details.residency?.resident).toBeGreaterThanOrEqual(24 * MiB);
+    expect(details.allocations[0].resident).toBeGreaterThanOrEqual(24 * MiB);
   });
 
   it('rejects a bad or unknown pid with one line and exit codes 2 and 3', () => {
@@ -300,9 +306,15 @@ describe('bigmaac top', () => {
     expect(status).toBe(0);
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^bigmaac top: \d+ process(es)?, [\d.]+ MiB disk-backed; every 1 s/);
-    expect(lines[2]).toMatch(/^\s*PID\s+DISK-BACKED\s+PEAK\s+ALLOCS\s+NOW # \/ PEAK \.\s+KERNEL/);
+    expect(lines[2]).toMatch(
+      /^\s*PID\s+DISK-BACKED\s+IN RAM\s+PEAK\s+ALLOCS\s+RAM # \/ DISK \.\s+KERNEL/
+    );
     const row = lines.find(line => line.trim().startsWith(`${big.pid} `));
-    expect(row).toMatch(/\[#+[. ]*\]\s+kernel jest-ker$/);
+    // How much of its 24 MiB is in RAM depends on the page-outs run above: a size, and a bar
+    // of # (in RAM) and . (on disk only).
+    expect(row).toMatch(
+      /^\s*\d+\s+24\.0 MiB\s+[\d.]+ (B|KiB|MiB)\s+24\.0 MiB\s+1\s+\[[#.]+ *\]\s+kernel jest-ker$/
+    );
   });
 
   it('rejects a bad interval with one line and exit code 2', () => {
