@@ -7,6 +7,8 @@ mechanisms, on the auth resource "bigmaac".
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -22,6 +24,7 @@ from .notebooks import InvalidToggle, normalise_path, notebook_toggles, validate
 from .proxy import AgentSession
 from .registry import kernel_registry
 from .settings import BigMaac, resolve
+from .swapdir import filesystem_type, ram_filesystem
 
 AUTH_RESOURCE = "bigmaac"
 NOT_OURS_REASON = "this kernel was not started by the BigMaac provisioner"
@@ -59,6 +62,7 @@ class StatusHandler(BigMaacAPIHandler):
                     "reasonCode": defaults.reason_code,
                     "warnings": defaults.warnings,
                     "swapDir": defaults.settings.swap_dir,
+                    "swap": swap_space(defaults.settings.swap_dir),
                     "minBigmaacSize": defaults.settings.min_bigmaac_size,
                     "settings": defaults.settings.to_json(),
                     "sources": defaults.sources,
@@ -71,6 +75,28 @@ class StatusHandler(BigMaacAPIHandler):
                 }
             )
         )
+
+
+def swap_space(directory: str) -> dict[str, Any]:
+    """The swap directory's filesystem: bytes free for us, its size, and whether it is RAM.
+
+    `free` and `total` are null when the directory cannot be read (it may not exist
+    when the settings that name it were refused).
+    """
+    space: dict[str, Any] = {"dir": directory, "free": None, "total": None, "fsType": None, "onRam": None}
+    try:
+        usage = os.statvfs(directory)
+    except OSError:
+        return space
+    path = Path(directory)
+    ram = ram_filesystem(path)
+    space.update(
+        free=usage.f_bavail * usage.f_frsize,
+        total=usage.f_blocks * usage.f_frsize,
+        fsType=ram or filesystem_type(path),
+        onRam=ram is not None,
+    )
+    return space
 
 
 class KernelsHandler(BigMaacAPIHandler):

@@ -161,6 +161,11 @@ def _statfs_type(path: Path) -> int | None:
     return buffer.f_type & 0xFFFFFFFF
 
 
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem holding `path` ("ext4", "xfs", ...), or None if unknown."""
+    return _mountinfo_type(path)
+
+
 def _mountinfo_type(path: Path) -> str | None:
     """Filesystem type of the longest mount point containing `path`."""
     target = os.path.realpath(path)

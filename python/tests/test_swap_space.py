@@ -1,0 +1,89 @@
+"""`/bigmaac/status` reports the swap directory's filesystem: free space, size and type."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import MiB, require_artifacts
+from jupyterlab_bigmaac.swapdir import ram_filesystem
+
+# Free space moves while others write to the same disk; the report must be this close.
+FREE_TOLERANCE = 256 * MiB
+
+
+@pytest.fixture(scope="module", autouse=True)
+def artifacts():
+    require_artifacts()
+
+
+def _mount_type(path: Path) -> str:
+    """The type of the longest mount holding `path`, read here independently of the server."""
+    target, best, best_type = os.path.realpath(path), "", ""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        mount_point = left.split()[4]
+        if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) and len(
+            mount_point
+        ) >= len(best):
+            best, best_type = mount_point, right.split()[0]
+    return best_type
+
+
+def test_status_reports_free_space_of_the_swap_dir(make_server):
+    server = make_server({})
+    server.json("bigmaac/status")  # the first status creates the swap directory
+    before = os.statvfs(server.swap_dir)
+    swap = server.json("bigmaac/status")["swap"]
+    after = os.statvfs(server.swap_dir)
+    assert swap["dir"] == str(server.swap_dir)
+    assert swap["total"] == before.f_blocks * before.f_frsize
+    free_values = [s.f_bavail * s.f_frsize for s in (before, after)]
+    assert min(free_values) - FREE_TOLERANCE <= swap["free"] <= max(free_values) + FREE_TOLERANCE
+    assert 0 < swap["free"] <= swap["total"]
+    assert swap["fsType"] == _mount_type(server.swap_dir)
+    assert swap["onRam"] is False
+
+
+def test_free_space_shrinks_when_the_swap_disk_fills(make_server):
+    server = make_server({})
+    first = server.json("bigmaac/status")["swap"]
+    filler = server.swap_dir / "filler"
+    with open(filler, "wb") as out:
+        os.posix_fallocate(out.fileno(), 0, 1024 * MiB)
+    try:
+        second = server.json("bigmaac/status")["swap"]
+    finally:
+        filler.unlink()
+    # Others may write too; a gigabyte taken must show as most of a gigabyte less.
+    assert second["free"] <= first["free"] - (1024 * MiB - FREE_TOLERANCE)
+
+
+def test_missing_swap_dir_is_reported_without_numbers(make_server):
+    if ram_filesystem(Path("/dev/shm")) is None:
+        pytest.skip("/dev/shm is not RAM-backed on this machine")
+    # Refused settings leave the directory uncreated: no numbers, and the status still answers.
+    missing = Path("/dev/shm") / f"bigmaac-pytest-swap-{os.getpid()}" / "never-created"
+    server = make_server({"swap_dir": str(missing)})
+    status = server.json("bigmaac/status")
+    assert status["reasonCode"] == "swap-dir-ram-backed"
+    assert status["swap"] == {"dir": str(missing), "free": None, "total": None, "fsType": None, "onRam": None}
+
+
+def test_swap_dir_on_ram_is_reported_as_such(make_server):
+    if ram_filesystem(Path("/dev/shm")) is None:
+        pytest.skip("/dev/shm is not RAM-backed on this machine")
+    existing = Path("/dev/shm") / f"bigmaac-pytest-swap-ram-{os.getpid()}"
+    existing.mkdir(mode=0o700)
+    try:
+        server = make_server({"swap_dir": str(existing)})
+        status = server.json("bigmaac/status")
+        expected_total = os.statvfs(existing).f_blocks * os.statvfs(existing).f_frsize
+    finally:
+        existing.rmdir()
+    assert status["reasonCode"] == "swap-dir-ram-backed"
+    assert status["swap"]["onRam"] is True
+    assert status["swap"]["fsType"] == "tmpfs"
+    assert status["swap"]["total"] == expected_total
