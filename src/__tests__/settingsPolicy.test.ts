@@ -1,0 +1,182 @@
+/**
+ * The user's settings: the schema refuses bad values with a reason, the
+ * plugin's own rules catch what the schema cannot, and the settings map to
+ * the agent policy of docs/protocol.md.
+ */
+import Ajv from 'ajv';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import {
+  DEFAULT_SETTINGS,
+  IBigmaacSettings,
+  parseSize,
+  policyFromSettings,
+  readSettings,
+  validateSettings
+} from '../settings/settings';
+
+const SCHEMA_PATH = path.join(__dirname, '..', '..', 'schema', 'settings.json');
+const schema = JSON.parse(fs.readFileSync(SCHEMA_PATH, 'utf8'));
+
+/** Validate as JupyterLab's setting registry does (Ajv 8, strict off). */
+function schemaErrors(value: Record<string, unknown>): string[] {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  const validate = ajv.compile(schema);
+  return validate(value)
+    ? []
+    : (validate.errors ?? []).map(e => `${e.instancePath} ${e.message}`);
+}
+
+function settings(changes: Partial<IBigmaacSettings>): IBigmaacSettings {
+  return { ...DEFAULT_SETTINGS, ...changes };
+}
+
+describe('schema/settings.json', () => {
+  it('names every contract key with a title, a description and a default', () => {
+    expect(Object.keys(schema.properties).sort()).toEqual(
+      Object.keys(DEFAULT_SETTINGS).sort()
+    );
+    for (const [key, property] of Object.entries<any>(schema.properties)) {
+      expect([key, typeof property.title]).toEqual([key, 'string']);
+      expect([key, typeof property.description]).toEqual([key, 'string']);
+      expect([key, property.default]).toEqual([
+        key,
+        (DEFAULT_SETTINGS as any)[key]
+      ]);
+    }
+  });
+
+  it('accepts the defaults and sizes with units', () => {
+    expect(schemaErrors({ ...DEFAULT_SETTINGS })).toEqual([]);
+    expect(
+      schemaErrors({
+        minBigmaacSize: ' 64 m ',
+        minFrySize: '256K',
+        swapDir: '/scratch/bigmaac',
+        onDiskFull: 'ram',
+        autoPageout: 'never',
+        autoPageoutIdleSeconds: 86400,
+        memoryPressurePercent: 0
+      })
+    ).toEqual([]);
+  });
+
+  it.each([
+    ['minBigmaacSize', 'lots', /pattern/],
+    ['minBigmaacSize', '1.5G', /pattern/],
+    ['minBigmaacSize', '-1M', /pattern/],
+    ['minFrySize', '64 MB', /pattern/],
+    ['swapDir', 'relative/dir', /pattern/],
+    ['onDiskFull', 'crash', /allowed values/],
+    ['autoPageout', 'always', /allowed values/],
+    ['autoPageoutIdleSeconds', 0, />= 1/],
+    ['autoPageoutIdleSeconds', 86401, /<= 86400/],
+    ['autoPageoutIdleSeconds', 1.5, /integer/],
+    ['memoryPressurePercent', 100, /<= 99/],
+    ['memoryPressurePercent', -1, />= 0/],
+    ['enabled', 'yes', /boolean/],
+    ['LD_PRELOAD', '/tmp/evil.so', /additional properties/]
+  ])('refuses %s = %j with a reason', (key, value, reason) => {
+    const errors = schemaErrors({ [key]: value });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(reason);
+  });
+});
+
+describe('parseSize', () => {
+  it('reads bytes and K/M/G/T as powers of 1024', () => {
+    expect(parseSize('0')).toBe(0);
+    expect(parseSize('4096')).toBe(4096);
+    expect(parseSize('4k')).toBe(4096);
+    expect(parseSize(' 32 M ')).toBe(32 * 2 ** 20);
+    expect(parseSize('2G')).toBe(2 * 2 ** 30);
+    expect(parseSize('1T')).toBe(2 ** 40);
+  });
+
+  it('refuses what is not a size', () => {
+    for (const text of ['', 'M', '1.5M', '1 MB', '-4K', '1e6']) {
+      expect([text, parseSize(text)]).toEqual([text, null]);
+    }
+    expect(parseSize('99999999999T')).toBeNull();
+  });
+});
+
+describe('validateSettings', () => {
+  it('finds nothing wrong with the defaults', () => {
+    expect(validateSettings(settings({}))).toEqual([]);
+  });
+
+  it('wants a disk-backed threshold of at least 4K', () => {
+    expect(validateSettings(settings({ minBigmaacSize: '4K' }))).toEqual([]);
+    expect(validateSettings(settings({ minBigmaacSize: '4095' }))).toEqual([
+      {
+        setting: 'minBigmaacSize',
+        message: '"4095" is below the minimum of 4K'
+      }
+    ]);
+  });
+
+  it('wants a non-zero fries threshold below the disk-backed one', () => {
+    expect(
+      validateSettings(settings({ minFrySize: '256K', minBigmaacSize: '32M' }))
+    ).toEqual([]);
+    expect(
+      validateSettings(settings({ minFrySize: '0', minBigmaacSize: '4K' }))
+    ).toEqual([]);
+    const problems = validateSettings(
+      settings({ minFrySize: '32M', minBigmaacSize: '32M' })
+    );
+    expect(problems).toHaveLength(1);
+    expect(problems[0].setting).toBe('minFrySize');
+    expect(problems[0].message).toMatch(/must be below the disk-backed threshold "32M"/);
+    expect(
+      validateSettings(settings({ minFrySize: '1G', minBigmaacSize: '64M' }))
+    ).toHaveLength(1);
+  });
+
+  it('names a size that does not parse (a hand-edited file)', () => {
+    const problems = validateSettings(settings({ minBigmaacSize: 'lots' }));
+    expect(problems.map(p => p.setting)).toEqual(['minBigmaacSize']);
+  });
+});
+
+describe('readSettings', () => {
+  it('falls back to the default for missing or mistyped values', () => {
+    expect(readSettings({})).toEqual(DEFAULT_SETTINGS);
+    expect(
+      readSettings({
+        enabled: 'no',
+        autoPageout: 'sometimes',
+        autoPageoutIdleSeconds: 0,
+        memoryPressurePercent: 5
+      })
+    ).toEqual({ ...DEFAULT_SETTINGS, memoryPressurePercent: 5 });
+  });
+});
+
+describe('policyFromSettings', () => {
+  it('maps the defaults to idle page-out after 30 s and pressure at 85 %', () => {
+    expect(policyFromSettings(settings({}))).toEqual({
+      idlePageout: { enabled: true, idleSeconds: 30 },
+      pressure: { enabled: true, thresholdPercent: 85 }
+    });
+  });
+
+  it('turns idle page-out off with "never", keeping the seconds', () => {
+    expect(
+      policyFromSettings(
+        settings({ autoPageout: 'never', autoPageoutIdleSeconds: 5 })
+      ).idlePageout
+    ).toEqual({ enabled: false, idleSeconds: 5 });
+  });
+
+  it('turns pressure off at 0 with a valid threshold kept', () => {
+    expect(
+      policyFromSettings(settings({ memoryPressurePercent: 0 })).pressure
+    ).toEqual({ enabled: false, thresholdPercent: 85 });
+    expect(
+      policyFromSettings(settings({ memoryPressurePercent: 60 })).pressure
+    ).toEqual({ enabled: true, thresholdPercent: 60 });
+  });
+});
