@@ -1,1 +1,3 @@
 import './base.css';
+import './toggle.css';
+import './statusbar.css';
