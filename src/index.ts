@@ -16,8 +16,12 @@ import {
   BigmaacModel,
   BigmaacPanel,
   DEFAULT_REFRESH_INTERVAL,
-  fetchKernelStates
+  fetchKernelStates,
+  modelServices
 } from './panel';
+import { settingsPlugin } from './settings';
+import { statusBarPlugin } from './statusbar';
+import { togglePlugin } from './toggle';
 import { IBigmaac } from './tokens';
 
 export { IBigmaac } from './tokens';
@@ -58,7 +62,8 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
       sessions: app.serviceManager.sessions,
       kernels: app.serviceManager.kernels,
       agent,
-      fetchKernelStates: () => fetchKernelStates(serverSettings)
+      fetchKernelStates: () => fetchKernelStates(serverSettings),
+      ...modelServices(app.serviceManager)
     });
     const panel = new BigmaacPanel({ model, translator });
     app.shell.add(panel, 'right', { rank: PANEL_RANK, type: 'BigMaac' });
@@ -82,6 +87,11 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
               typeof interval === 'number'
                 ? interval
                 : DEFAULT_REFRESH_INTERVAL;
+            model.sortBy =
+              settings.get('sortBy').composite === 'diskBacked'
+                ? 'diskBacked'
+                : 'name';
+            panel.showChart = settings.get('showChart').composite !== false;
           };
           apply();
           settings.changed.connect(apply);
@@ -95,4 +105,4 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
   }
 };
 
-export default [panelPlugin];
+export default [panelPlugin, settingsPlugin, togglePlugin, statusBarPlugin];

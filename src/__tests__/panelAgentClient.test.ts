@@ -25,6 +25,8 @@ interface IPeer {
   sockets: any[];
   received: any[];
   connections: number;
+  /** Answers of requests waiting for `$/cancelRequest`, by id. */
+  cancellable: Map<number, () => void>;
 }
 
 /** A websocket server answering JSON-RPC like the server's agent proxy. */
@@ -34,7 +36,8 @@ async function startPeer(): Promise<IPeer> {
     port: 0,
     sockets: [],
     received: [],
-    connections: 0
+    connections: 0,
+    cancellable: new Map()
   };
   peer.server = new WS.WebSocketServer({
     port: 0,
@@ -53,6 +56,10 @@ async function startPeer(): Promise<IPeer> {
     socket.on('message', (data: Buffer) => {
       const message = JSON.parse(data.toString());
       peer.received.push(message);
+      if (message.method === Methods.cancelRequest) {
+        peer.cancellable.get(message.params.id)?.();
+        return;
+      }
       if (message.id === undefined) {
         return;
       }
@@ -77,6 +84,22 @@ async function startPeer(): Promise<IPeer> {
           answer(message.params);
           break;
         case 'silent':
+          break;
+        case 'cancellable':
+          // Answers only when cancelled, as the agent does for a page-out.
+          peer.cancellable.set(message.id, () =>
+            socket.send(
+              JSON.stringify({
+                jsonrpc: '2.0',
+                id: message.id,
+                error: {
+                  code: -32800,
+                  message: 'cancelled',
+                  data: { code: 'ECANCELLED' }
+                }
+              })
+            )
+          );
           break;
         default:
           socket.send(
@@ -216,5 +239,26 @@ describe('AgentClient', () => {
     });
     const error = await failure(client.request('silent'));
     expect(error.code).toBe('ETIMEOUT');
+  });
+
+  it('sends $/cancelRequest with the request id when its signal aborts', async () => {
+    client = new AgentClient({ serverSettings: settings(peer.port) });
+    await client.request('echo', 0);
+    const abort = new AbortController();
+    const pending = failure(
+      client.request('cancellable', { pid: 1 }, { signal: abort.signal })
+    );
+    await new Promise(resolve => setTimeout(resolve, 50));
+    abort.abort();
+    const error = await pending;
+    expect(error.rpcCode).toBe(-32800);
+    expect(error.code).toBe('ECANCELLED');
+    const request = peer.received.find(m => m.method === 'cancellable');
+    const cancel = peer.received.find(m => m.method === Methods.cancelRequest);
+    expect(cancel).toEqual({
+      jsonrpc: '2.0',
+      method: Methods.cancelRequest,
+      params: { id: request.id }
+    });
   });
 });

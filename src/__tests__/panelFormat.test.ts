@@ -1,7 +1,12 @@
 /**
- * The panel's size and duration formatting.
+ * The panel's size, duration, age and share formatting.
  */
-import { formatBytes, formatDuration } from '../panel/format';
+import {
+  formatAge,
+  formatBytes,
+  formatDuration,
+  formatPercent
+} from '../panel/format';
 
 describe('formatBytes', () => {
   it.each([
@@ -37,5 +42,22 @@ describe('formatDuration', () => {
 
   it('shows a dash for a negative duration', () => {
     expect(formatDuration(-5)).toBe('—');
+  });
+});
+
+describe('formatAge and formatPercent', () => {
+  it('formats ages coarsely', () => {
+    expect(formatAge(4_999)).toBe('4 s');
+    expect(formatAge(125_000)).toBe('2 min');
+    expect(formatAge(3 * 3600_000 + 5)).toBe('3 h');
+    expect(formatAge(49 * 3600_000)).toBe('2 d');
+    expect(formatAge(-5)).toBe('0 s');
+    expect(formatAge(NaN)).toBe('—');
+  });
+
+  it('formats shares as whole percentages, clamped', () => {
+    expect(formatPercent(1, 3)).toBe('33%');
+    expect(formatPercent(5, 4)).toBe('100%');
+    expect(formatPercent(1, 0)).toBe('—');
   });
 });

@@ -9,12 +9,15 @@ import type { Session } from '@jupyterlab/services';
 import { Signal } from '@lumino/signaling';
 
 import {
+  ContainerMemory,
+  ErrorCodes,
+  InitializeResult,
   Methods,
   PageoutParams,
   PageoutResult,
   ProcessInfo
 } from '../common/protocol';
-import type { IAgentNotification } from '../panel/agentClient';
+import type { IAgentNotification, IRequestOptions } from '../panel/agentClient';
 import { BigmaacModel, IAgentConnection } from '../panel/model';
 import type { IKernelState } from '../panel/serverApi';
 
@@ -48,10 +51,68 @@ class Agent implements IAgentConnection {
   pageoutError: Error | null = null;
   requests: { method: string; params?: unknown }[] = [];
 
-  async request<T>(method: string, params?: unknown): Promise<T> {
+  /** `process/get` answers by pid; a pid without one is an unknown process. */
+  details = new Map<number, Record<string, unknown>>();
+  /** `history/get` answers by pid. */
+  history = new Map<
+    number,
+    {
+      at: number;
+      diskBackedBytes: number;
+      diskBackedCount: number;
+      peakBytes: number;
+    }[]
+  >();
+  /** When set, `process/pageout` waits for `$/cancelRequest` (the signal). */
+  waitForCancel = false;
+  /** What `memory/get` answers; `undefined`: the agent lacks `containerMemory`. */
+  container: ContainerMemory | null | undefined = undefined;
+
+  get serverInfo(): InitializeResult | null {
+    const containerMemory = this.container !== undefined;
+    return {
+      protocolVersion: '1.1',
+      serverInfo: { name: 'fake agent', version: '0.0.0' },
+      capabilities: { containerMemory } as InitializeResult['capabilities']
+    };
+  }
+
+  async request<T>(
+    method: string,
+    params?: unknown,
+    options?: IRequestOptions
+  ): Promise<T> {
     this.requests.push({ method, params });
     if (method === Methods.processesList) {
       return { processes: this.processes } as T;
+    }
+    if (method === Methods.processGet) {
+      const { pid } = params as { pid: number };
+      const details = this.details.get(pid);
+      if (!details) {
+        throw new Error(`no BigMaac process with pid ${pid}`);
+      }
+      const process = this.processes.find(p => p.pid === pid)!;
+      return { process: { ...process, ...details } } as T;
+    }
+    if (method === Methods.memoryGet && this.container !== undefined) {
+      return { container: this.container, measuredAt: Date.now() } as T;
+    }
+    if (method === Methods.historyGet) {
+      const { pid } = params as { pid: number };
+      const samples = this.history.get(pid);
+      if (!samples) {
+        throw new Error(`no BigMaac process with pid ${pid}`);
+      }
+      return { pid, startTime: 0, samples, capacity: 720 } as T;
+    }
+    if (method === Methods.processPageout && this.waitForCancel) {
+      await new Promise<void>(resolve =>
+        options!.signal!.addEventListener('abort', () => resolve())
+      );
+      throw Object.assign(new Error('cancelled'), {
+        rpcCode: ErrorCodes.RequestCancelled
+      });
     }
     if (method === Methods.processPageout) {
       const { pid, workDoneToken } = params as PageoutParams;
@@ -105,13 +166,17 @@ function processInfo(
   };
 }
 
-function setup(states: IKernelState[] = []) {
+function setup(
+  states: IKernelState[] = [],
+  options: Partial<BigmaacModel.IOptions> = {}
+) {
   const sessions = new Sessions();
   const agent = new Agent();
   const model = new BigmaacModel({
     sessions: sessions as unknown as Session.IManager,
     agent,
-    fetchKernelStates: async () => states
+    fetchKernelStates: async () => states,
+    ...options
   });
   return { sessions, agent, model };
 }
@@ -229,11 +294,520 @@ describe('BigmaacModel', () => {
     }
   });
 
+  it('orders rows by name, or by disk-backed bytes, largest first', async () => {
+    const { sessions, agent, model } = setup();
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.add('s2', 'b.ipynb', 'k2');
+    sessions.add('s3', 'c.ipynb', 'k3');
+    agent.processes = [
+      processInfo(11, 'k1', 8 * MIB, 1),
+      processInfo(12, 'k2', 64 * MIB, 1),
+      processInfo(13, 'k3', 8 * MIB, 1)
+    ];
+    await model.refresh();
+    expect(model.rows.map(r => r.name)).toEqual([
+      'a.ipynb',
+      'b.ipynb',
+      'c.ipynb'
+    ]);
+    model.sortBy = 'diskBacked';
+    expect(model.rows.map(r => r.name)).toEqual([
+      'b.ipynb',
+      'a.ipynb',
+      'c.ipynb'
+    ]);
+  });
+
   it('refuses a refresh interval below the minimum', () => {
     const { model } = setup();
     model.refreshInterval = 10;
     expect(model.refreshInterval).toBe(500);
     model.refreshInterval = 5000;
     expect(model.refreshInterval).toBe(5000);
+  });
+});
+
+function kernelState(
+  id: string,
+  bigmaac: Partial<IKernelState['bigmaac']> = {}
+): IKernelState {
+  return {
+    id,
+    name: 'python3',
+    bigmaac: { enabled: true, reason: '', executionState: 'idle', ...bigmaac }
+  };
+}
+
+/** A `process/get` answer's additions: residency and allocations. */
+function measured(
+  resident: number,
+  dirty: number,
+  allocations: { address: number; size: number; resident?: number }[] = []
+) {
+  return {
+    residency: { resident, dirty, measuredAt: 1 },
+    counters: { diskReserved: 96 * MIB },
+    allocationsTotal: allocations.length,
+    allocations: allocations.map(a => ({
+      createdAt: Date.now() - 5000,
+      tier: 'big',
+      dirty: 0,
+      ...a
+    }))
+  };
+}
+
+describe('BigmaacModel residency, history and page-out events', () => {
+  it('measures residency through process/get, again only when a process changed', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [
+      processInfo(11, 'k1', 64 * MIB, 1),
+      processInfo(12, 'k1', 32 * MIB, 1)
+    ];
+    agent.details.set(11, measured(48 * MIB, 16 * MIB));
+    agent.details.set(12, measured(8 * MIB, 0));
+    await model.refresh();
+    const gets = () =>
+      agent.requests.filter(r => r.method === Methods.processGet).length;
+
+    const row = model.rows[0];
+    expect(row.residency).toEqual({
+      resident: 56 * MIB,
+      dirty: 16 * MIB,
+      dirtyKnown: true,
+      measuredAt: 1
+    });
+    expect(row.swap).toEqual({
+      dir: '/var/tmp/swap',
+      reserved: 192 * MIB,
+      free: null,
+      total: null
+    });
+    expect(gets()).toBe(2);
+
+    await model.refresh();
+    expect(gets()).toBe(2);
+
+    agent.processes[1] = { ...agent.processes[1], updatedAt: Date.now() + 1 };
+    await model.refresh();
+    expect(gets()).toBe(3);
+    expect(model.container.diskBacked).toBe(96 * MIB);
+    expect(model.container.resident).toBe(56 * MIB);
+    expect(model.rows[0].history.map(p => p.resident)).toEqual([
+      56 * MIB,
+      56 * MIB,
+      56 * MIB
+    ]);
+  });
+
+  it('starts a kernel’s chart with the agent’s history of its process', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    agent.details.set(11, measured(64 * MIB, 0));
+    const sample = (at: number, bytes: number) => ({
+      at,
+      diskBackedBytes: bytes,
+      diskBackedCount: 1,
+      peakBytes: bytes
+    });
+    agent.history.set(11, [sample(1000, 0), sample(2000, 32 * MIB)]);
+    await model.refresh();
+    await model.refresh();
+    const history = model.rows[0].history;
+    expect(history.slice(0, 2)).toEqual([
+      { at: 1000, diskBacked: 0, resident: null },
+      { at: 2000, diskBacked: 32 * MIB, resident: null }
+    ]);
+    expect(history.slice(2).map(p => [p.diskBacked, p.resident])).toEqual([
+      [64 * MIB, 64 * MIB],
+      [64 * MIB, 64 * MIB]
+    ]);
+    const asked = agent.requests.filter(r => r.method === Methods.historyGet);
+    expect(asked).toHaveLength(1);
+  });
+
+  it('shows residency as unknown when the agent does not measure it', async () => {
+    const { sessions, agent, model } = setup();
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    await model.refresh();
+    expect(model.agentError).toBe('');
+    expect(model.rows[0].residency).toBeNull();
+    expect(model.rows[0].swap.reserved).toBeNull();
+    expect(model.container.resident).toBeNull();
+  });
+
+  it('records pageout/finished from any client as the last page-out, and measures again', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    agent.details.set(11, measured(64 * MIB, 64 * MIB));
+    await model.refresh();
+
+    agent.details.set(11, measured(0, 0));
+    agent.notificationReceived.emit({
+      method: 'pageout/finished',
+      params: {
+        pid: 11,
+        kernelId: 'k1',
+        reason: 'idle',
+        ok: true,
+        result: {
+          bytesWritten: 64 * MIB,
+          durationMs: 30,
+          residentBefore: 64 * MIB,
+          residentAfter: 0
+        },
+        at: 1700000000000
+      }
+    });
+    expect(model.rows[0].lastPageout).toEqual({
+      at: 1700000000000,
+      reason: 'idle',
+      ok: true,
+      released: 64 * MIB,
+      error: ''
+    });
+    await model.refresh();
+    expect(model.rows[0].residency?.resident).toBe(0);
+  });
+
+  it('cancels a running page-out', async () => {
+    const { sessions, agent, model } = setup();
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    await model.refresh();
+    agent.waitForCancel = true;
+    const done = model.pageout('k1');
+    expect(model.rows[0].pageout.phase).toBe('running');
+    model.cancelPageout('k1');
+    await done;
+    expect(model.rows[0].pageout).toEqual({
+      phase: 'cancelled',
+      message: 'Page-out cancelled.'
+    });
+  });
+
+  it('pages out idle kernels only', async () => {
+    const { sessions, agent, model } = setup([
+      kernelState('k1', { executionState: 'idle' }),
+      kernelState('k2', { executionState: 'busy' }),
+      kernelState('k3', { executionState: 'idle' })
+    ]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.add('s2', 'b.ipynb', 'k2');
+    sessions.add('s3', 'c.ipynb', 'k3');
+    agent.processes = [
+      processInfo(11, 'k1', 64 * MIB, 1),
+      processInfo(12, 'k2', 64 * MIB, 1),
+      processInfo(13, 'k3', 0, 0)
+    ];
+    await model.refresh();
+    expect(await model.pageoutIdle()).toBe(1);
+    const pids = agent.requests
+      .filter(r => r.method === Methods.processPageout)
+      .map(r => (r.params as PageoutParams).pid);
+    expect(pids).toEqual([11]);
+  });
+});
+
+describe('BigmaacModel expanded kernels', () => {
+  const inspected: string[] = [];
+  const inspectVariables = async (kernelId: string) => {
+    inspected.push(kernelId);
+    return [
+      {
+        name: 'a',
+        type: 'numpy.ndarray',
+        shape: '(8388608,)',
+        address: 0x7f0000001000,
+        nbytes: 64 * MIB
+      },
+      {
+        name: 'small',
+        type: 'bytes',
+        shape: 'len 8192',
+        address: 0x5500000000,
+        nbytes: 8192
+      }
+    ];
+  };
+
+  beforeEach(() => inspected.splice(0));
+
+  it('lists allocations with their resident share and owning variables', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')], {
+      languageOf: () => 'python',
+      inspectVariables
+    });
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 96 * MIB, 2)];
+    agent.details.set(
+      11,
+      measured(40 * MIB, 0, [
+        { address: 0x7f0000000000, size: 64 * MIB + 4096, resident: 32 * MIB },
+        { address: 0x7f1000000000, size: 32 * MIB, resident: 8 * MIB }
+      ])
+    );
+    await model.refresh();
+    expect(model.rows[0].details).toBeNull();
+
+    await model.setExpanded('k1', true);
+    const row = model.rows[0];
+    expect(row.expanded).toBe(true);
+    expect(row.language).toBe('python');
+    expect(inspected).toEqual(['k1']);
+    const details = row.details!;
+    expect(details.variables.status).toBe('ready');
+    expect(details.allocationsTotal).toBe(2);
+    expect(details.allocations.map(a => [a.size, a.resident])).toEqual([
+      [64 * MIB + 4096, 32 * MIB],
+      [32 * MIB, 8 * MIB]
+    ]);
+    expect(details.allocations[0].variables.map(v => v.name)).toEqual(['a']);
+    expect(details.allocations[1].variables).toEqual([]);
+
+    await model.setExpanded('k1', false);
+    expect(model.rows[0].details).toBeNull();
+  });
+
+  it('does not ask a busy kernel, nor a kernel of another language', async () => {
+    const { sessions, agent, model } = setup(
+      [
+        kernelState('k1', { executionState: 'busy' }),
+        { id: 'k2', name: 'ir', bigmaac: { enabled: true, reason: '' } }
+      ],
+      { languageOf: name => (name === 'ir' ? 'R' : 'python'), inspectVariables }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.models.push({
+      id: 's2',
+      name: 'b.ipynb',
+      path: 'b.ipynb',
+      type: 'notebook',
+      kernel: { id: 'k2', name: 'ir' }
+    });
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    await model.refresh();
+    await model.setExpanded('k1', true);
+    await model.setExpanded('k2', true);
+    expect(inspected).toEqual([]);
+    const [a, b] = model.rows;
+    expect(a.details?.variables).toEqual({ status: 'busy' });
+    expect(b.details?.variables).toEqual({
+      status: 'unsupported',
+      language: 'R'
+    });
+  });
+});
+
+describe('BigmaacModel OOM kills', () => {
+  it('reports a kernel the server saw OOM-killed, until dismissed', async () => {
+    const { sessions, agent, model } = setup([
+      kernelState('k1', {
+        enabled: false,
+        reason: 'disabled for this notebook',
+        launches: 2,
+        previousOomKilled: true,
+        settings: { min_bigmaac_size: '32M' }
+      })
+    ]);
+    sessions.add('s1', 'work/a.ipynb', 'k1');
+    await model.refresh();
+    expect(model.oomKills).toEqual([
+      {
+        key: 'k1:launch-1',
+        kernelId: 'k1',
+        name: 'a.ipynb',
+        path: 'work/a.ipynb',
+        bigmaacOn: false,
+        minBigmaacSize: '32M',
+        status: ''
+      }
+    ]);
+    // The agent reports the same kill; dismissing hides both reports.
+    agent.notificationReceived.emit({
+      method: 'process/exited',
+      params: {
+        pid: 11,
+        kernelId: 'k1',
+        at: 6,
+        cause: 'oom-killed',
+        detail: ''
+      }
+    });
+    expect(model.oomKills.map(k => k.key)).toEqual(['k1:launch-1']);
+    model.dismissOom('k1:launch-1');
+    expect(model.oomKills).toEqual([]);
+    await model.refresh();
+    expect(model.oomKills).toEqual([]);
+  });
+
+  it('reports an OOM kill the agent saw, by kernel id', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    await model.refresh();
+    agent.notificationReceived.emit({
+      method: 'process/exited',
+      params: { pid: 11, at: 5, cause: 'killed', detail: 'SIGKILL' }
+    });
+    expect(model.oomKills).toEqual([]);
+    agent.notificationReceived.emit({
+      method: 'process/exited',
+      params: { pid: 11, at: 6, cause: 'oom-killed', detail: 'oom_kill 1 → 2' }
+    });
+    expect(model.oomKills.map(k => [k.key, k.bigmaacOn])).toEqual([
+      ['k1:exit-6', true]
+    ]);
+  });
+
+  it('turns BigMaac on or lowers the threshold for the notebook, then restarts', async () => {
+    const calls: string[] = [];
+    const { sessions, model } = setup(
+      [
+        kernelState('k1', { enabled: false, oomKilled: true, launches: 1 }),
+        kernelState('k2', {
+          oomKilled: true,
+          launches: 3,
+          settings: { min_bigmaac_size: '64M' }
+        })
+      ],
+      {
+        setNotebookToggle: async (path, toggle) => {
+          calls.push(`toggle ${path} ${JSON.stringify(toggle)}`);
+        },
+        restartKernel: async id => {
+          calls.push(`restart ${id}`);
+        }
+      }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.add('s2', 'b.ipynb', 'k2');
+    await model.refresh();
+    await model.fixOom('k1:launch-1', 'enable');
+    await model.fixOom('k2:launch-3', 'lower-threshold');
+    expect(calls).toEqual([
+      'toggle a.ipynb {"enabled":true}',
+      'restart k1',
+      'toggle b.ipynb {"enabled":true,"min_bigmaac_size":"16M"}',
+      'restart k2'
+    ]);
+    expect(model.oomKills).toEqual([]);
+  });
+
+  it('says why a fix failed, and keeps the banner', async () => {
+    const { sessions, model } = setup(
+      [kernelState('k1', { enabled: false, oomKilled: true, launches: 1 })],
+      {
+        setNotebookToggle: async () => {
+          throw new Error('400: unknown key');
+        },
+        restartKernel: async () => undefined
+      }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    await model.refresh();
+    await model.fixOom('k1:launch-1', 'enable');
+    expect(model.oomKills[0].status).toBe(
+      'Could not apply the change: 400: unknown key'
+    );
+  });
+});
+
+describe('BigmaacModel container memory and swap space', () => {
+  const swapSpace = {
+    dir: '/var/tmp/swap',
+    free: 40 * 1024 * MIB,
+    total: 100 * 1024 * MIB,
+    fsType: 'ext4',
+    onRam: false
+  };
+
+  it('samples the container cgroup into the summary and its chart', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    agent.container = {
+      usage: 900 * MIB,
+      limit: 2048 * MIB,
+      source: 'cgroup-v1'
+    };
+    await model.refresh();
+    agent.container = { usage: 1200 * MIB, limit: 2048 * MIB, source: 'cgroup-v1' };
+    await model.refresh();
+
+    expect(model.container.memory).toEqual(agent.container);
+    const history = model.container.history;
+    expect(history.map(p => p.containerUsage)).toEqual([900 * MIB, 1200 * MIB]);
+    expect(history.map(p => p.containerLimit)).toEqual([2048 * MIB, 2048 * MIB]);
+  });
+
+  it('leaves the container unknown for an agent without the capability', async () => {
+    const { sessions, agent, model } = setup([kernelState('k1')]);
+    sessions.add('s1', 'a.ipynb', 'k1');
+    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    await model.refresh();
+    expect(model.container.memory).toBeNull();
+    expect(model.container.history[0].containerUsage).toBeNull();
+    expect(agent.requests.map(r => r.method)).not.toContain(Methods.memoryGet);
+  });
+
+  it('keeps an unlimited cgroup, and no cgroup, apart', async () => {
+    const { agent, model } = setup();
+    agent.container = { usage: 5 * MIB, limit: null, source: 'cgroup-v2' };
+    await model.refresh();
+    expect(model.container.memory).toEqual({
+      usage: 5 * MIB,
+      limit: null,
+      source: 'cgroup-v2'
+    });
+    agent.container = null;
+    await model.refresh();
+    expect(model.container.memory).toBeNull();
+  });
+
+  it("puts the swap disk's space in the rows that swap there", async () => {
+    const { sessions, agent, model } = setup(
+      [kernelState('k1'), kernelState('k2')],
+      { fetchSwapSpace: async () => swapSpace }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.add('s2', 'b.ipynb', 'k2');
+    agent.processes = [
+      processInfo(11, 'k1', 64 * MIB, 1),
+      { ...processInfo(12, 'k2', 32 * MIB, 1), swapDir: '/elsewhere' }
+    ];
+    await model.refresh();
+    const [a, b] = model.rows;
+    expect(a.swap).toMatchObject({
+      dir: '/var/tmp/swap',
+      free: 40 * 1024 * MIB,
+      total: 100 * 1024 * MIB
+    });
+    // Measured for another directory: not this row's disk.
+    expect(b.swap).toMatchObject({ dir: '/elsewhere', free: null, total: null });
+    expect(model.container.swap).toEqual(swapSpace);
+  });
+
+  it('drops the swap numbers when the status request fails, without an alert', async () => {
+    let fail = false;
+    const { agent, model } = setup([], {
+      fetchSwapSpace: async () => {
+        if (fail) {
+          throw new Error('503: unavailable');
+        }
+        return swapSpace;
+      }
+    });
+    agent.processes = [];
+    await model.refresh();
+    expect(model.container.swap).toEqual(swapSpace);
+    fail = true;
+    await model.refresh();
+    expect(model.container.swap).toBeNull();
+    expect(model.serverError).toBe('');
   });
 });

@@ -37,6 +37,11 @@ export interface IAgentNotification {
 export interface IRequestOptions {
   /** Milliseconds before the request is rejected; 0 waits for ever. */
   timeout?: number;
+  /**
+   * Aborting it sends `$/cancelRequest` for the request; the agent then
+   * answers with error -32800 (or the result, if it had already finished).
+   */
+  signal?: AbortSignal;
 }
 
 /** An error answered by the agent, or a transport failure (code `ECONNECTION`). */
@@ -126,7 +131,7 @@ export class AgentClient implements IDisposable {
     options: IRequestOptions = {}
   ): Promise<T> {
     await this._ensureReady();
-    return this._send<T>(method, params, options.timeout);
+    return this._send<T>(method, params, options.timeout, options.signal);
   }
 
   /** Send a notification (no answer). Dropped when not connected. */
@@ -321,7 +326,8 @@ export class AgentClient implements IDisposable {
   private _send<T>(
     method: string,
     params?: unknown,
-    timeout = this._requestTimeout
+    timeout = this._requestTimeout,
+    signal?: AbortSignal
   ): Promise<T> {
     const socket = this._socket;
     if (!socket || socket.readyState !== OPEN) {
@@ -343,6 +349,16 @@ export class AgentClient implements IDisposable {
       message.params = params;
     }
     socket.send(JSON.stringify(message));
+    if (signal) {
+      const cancel = () => this.notify(Methods.cancelRequest, { id });
+      if (signal.aborted) {
+        cancel();
+      } else {
+        signal.addEventListener('abort', cancel, { once: true });
+        const forget = () => signal.removeEventListener('abort', cancel);
+        delegate.promise.then(forget, forget);
+      }
+    }
     return delegate.promise;
   }
 

@@ -43,3 +43,31 @@ export function formatDuration(ms: number): string {
   const seconds = ms / 1000;
   return seconds < 10 ? `${seconds.toFixed(2)} s` : `${seconds.toFixed(1)} s`;
 }
+
+/**
+ * Format an age given in milliseconds, coarsely: `5 s`, `12 min`, `3 h`, `2 d`.
+ */
+export function formatAge(ms: number): string {
+  if (!Number.isFinite(ms)) {
+    return '—';
+  }
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) {
+    return `${seconds} s`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min`;
+  }
+  if (seconds < 86400) {
+    return `${Math.floor(seconds / 3600)} h`;
+  }
+  return `${Math.floor(seconds / 86400)} d`;
+}
+
+/** A share as a whole percentage, e.g. `42%`; `—` when the total is 0 or unknown. */
+export function formatPercent(part: number, total: number): string {
+  if (!Number.isFinite(part) || !Number.isFinite(total) || total <= 0) {
+    return '—';
+  }
+  return `${Math.round(Math.min(1, Math.max(0, part / total)) * 100)}%`;
+}

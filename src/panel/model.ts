@@ -11,17 +11,33 @@ import { IDisposable, DisposableDelegate } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
+  ContainerMemory,
+  ErrorCodes,
+  HistoryGetResult,
+  InitializeResult,
+  MemoryGetResult,
   Methods,
   PageoutParams,
   PageoutProgress,
   PageoutResult,
+  ProcessDetails,
+  ProcessGetResult,
+  ProcessResidency,
   ProcessInfo,
   ProcessesListResult,
   ProgressParams
 } from '../common/protocol';
 import { IAgentNotification, IRequestOptions } from './agentClient';
+import { isPageoutFinished, isProcessExited, residencyOf } from './agentEvents';
+import { IChartPoint, TimeSeries } from './chart';
 import { formatBytes, formatDuration } from './format';
-import { IKernelBigmaacState, IKernelState } from './serverApi';
+import {
+  IKernelBigmaacState,
+  IKernelState,
+  INotebookToggle,
+  ISwapSpace
+} from './serverApi';
+import { isPythonLanguage, IVariableBuffer, variablesIn } from './variables';
 
 /** The default refresh interval, in milliseconds. */
 export const DEFAULT_REFRESH_INTERVAL = 2000;
@@ -32,6 +48,12 @@ export const MIN_REFRESH_INTERVAL = 500;
 /** How long a refresh waits for `processes/list`, in milliseconds. */
 const LIST_TIMEOUT = 15_000;
 
+/** A busy kernel's residency is measured again after this long, ms. */
+const BUSY_REMEASURE_INTERVAL = 10_000;
+
+/** Samples kept per chart (150 at the default 2 s: five minutes). */
+const HISTORY_CAPACITY = 150;
+
 /** What the model needs of the agent: requests and notifications. */
 export interface IAgentConnection {
   request<T>(
@@ -40,6 +62,8 @@ export interface IAgentConnection {
     options?: IRequestOptions
   ): Promise<T>;
   readonly notificationReceived: ISignal<any, IAgentNotification>;
+  /** The agent's `initialize` answer on the current connection, for its capabilities. */
+  readonly serverInfo?: InitializeResult | null;
 }
 
 /** The page-out state of one kernel, as the panel shows it. */
@@ -47,7 +71,87 @@ export type PageoutState =
   | { phase: 'idle' }
   | { phase: 'running'; bytesDone: number; bytesTotal: number }
   | { phase: 'done'; message: string; detail: string; result: PageoutResult }
+  | { phase: 'cancelled'; message: string }
   | { phase: 'error'; message: string };
+
+/** The last page-out the agent finished for a kernel (any client, any reason). */
+export interface ILastPageout {
+  /** ms since the Unix epoch. */
+  at: number;
+  reason: 'request' | 'idle' | 'pressure';
+  ok: boolean;
+  /** Bytes of RAM released, when it succeeded. */
+  released: number;
+  error: string;
+}
+
+/** One disk-backed allocation of an expanded kernel. */
+export interface IAllocationRow {
+  pid: number;
+  address: number;
+  size: number;
+  createdAt: number;
+  tier: 'big' | 'fry';
+  /** Bytes of it in RAM and dirty; `null` when the agent does not measure them. */
+  resident: number | null;
+  dirty: number | null;
+  /** The kernel's variables whose buffer starts in it (Python kernels). */
+  variables: IVariableBuffer[];
+}
+
+/** What the panel knows of an expanded kernel's variables. */
+export type VariablesState =
+  | { status: 'unsupported'; language: string }
+  | { status: 'busy' }
+  | { status: 'loading' }
+  | { status: 'ready'; variables: IVariableBuffer[]; at: number }
+  | { status: 'error'; message: string };
+
+/** The details of an expanded kernel. */
+export interface IKernelDetails {
+  /** Largest first, over all the kernel's processes. */
+  allocations: IAllocationRow[];
+  /** Live allocations in all, listed or not. */
+  allocationsTotal: number;
+  variables: VariablesState;
+  /** Why `process/get` failed, empty when it answered. */
+  error: string;
+}
+
+/** A kernel the OOM killer killed, for the panel's banner. */
+export interface IOomKill {
+  /** Identifies this kill (kernel and launch), for dismissal. */
+  key: string;
+  kernelId: string;
+  name: string;
+  /** The notebook's path, empty when the kernel has no notebook. */
+  path: string;
+  /** Whether BigMaac was on for the killed kernel. */
+  bigmaacOn: boolean;
+  /** Its threshold, e.g. `32M`, when known. */
+  minBigmaacSize: string;
+  /** What the last fix attempt said; empty before one. */
+  status: string;
+}
+
+/** How the panel can fix an OOM-killed kernel's settings. */
+export type OomFix = 'enable' | 'lower-threshold';
+
+/** The whole container: every kernel summed. */
+export interface IContainerSummary {
+  diskBacked: number;
+  /** `null` while some disk-backed process has no residency measured. */
+  resident: number | null;
+  kernels: number;
+  /** The container's memory cgroup from the agent; `null` when unknown or none. */
+  memory: ContainerMemory | null;
+  /** The swap directory's disk from the server; `null` when not reported. */
+  swap: ISwapSpace | null;
+  history: readonly IChartPoint[];
+}
+
+/** How the panel orders its rows (the `sortBy` panel setting). */
+export type RowOrder = 'name' | 'diskBacked';
 
 /** One row of the panel: a running kernel. */
 export interface IKernelRow {
@@ -58,13 +162,33 @@ export interface IKernelRow {
   readonly path: string;
   /** The kernelspec name, e.g. `python3`. */
   readonly kernelName: string;
+  /** The kernelspec's language, e.g. `python`; empty when unknown. */
+  readonly language: string;
   /** BigMaac's state from the server, `null` while unknown. */
   readonly bigmaac: IKernelBigmaacState | null;
   /** The kernel's processes under the library (the kernel and its children). */
   readonly processes: readonly ProcessInfo[];
   /** Live disk-backed bytes and allocations, summed over `processes`. */
   readonly diskBacked: { bytes: number; count: number };
+  /** Of those, bytes in RAM and dirty; `null` when not measured. */
+  readonly residency: ProcessResidency | null;
+  /**
+   * The swap directory, bytes BigMaac reserved there, and its disk's free
+   * space and size (`null`: not known yet, or not the server's swap directory).
+   */
+  readonly swap: {
+    dir: string;
+    reserved: number | null;
+    free: number | null;
+    total: number | null;
+  };
   readonly pageout: PageoutState;
+  readonly lastPageout: ILastPageout | null;
+  readonly expanded: boolean;
+  /** Allocations and variables, while expanded. */
+  readonly details: IKernelDetails | null;
+  /** Disk-backed and resident bytes over time, since the panel first saw the kernel. */
+  readonly history: readonly IChartPoint[];
 }
 
 /**
@@ -76,6 +200,11 @@ export class BigmaacModel implements IDisposable {
     this._kernels = options.kernels ?? null;
     this._agent = options.agent;
     this._fetchKernelStates = options.fetchKernelStates;
+    this._fetchSwapSpace = options.fetchSwapSpace ?? null;
+    this._languageOf = options.languageOf ?? (() => '');
+    this._inspectVariables = options.inspectVariables ?? null;
+    this._setNotebookToggle = options.setNotebookToggle ?? null;
+    this._restartKernel = options.restartKernel ?? null;
     this.refreshInterval = options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL;
     this._sessions.runningChanged.connect(this._onRunningChanged, this);
     this._kernels?.runningChanged.connect(this._onRunningChanged, this);
@@ -87,7 +216,7 @@ export class BigmaacModel implements IDisposable {
     return this._changed;
   }
 
-  /** The rows, sorted by name then kernel id. */
+  /** The rows, in `sortBy` order, then by name and kernel id. */
   get rows(): readonly IKernelRow[] {
     return this._rows;
   }
@@ -102,9 +231,30 @@ export class BigmaacModel implements IDisposable {
     return this._serverError;
   }
 
+  /** Kernels killed by the OOM killer that the user has not dismissed. */
+  get oomKills(): readonly IOomKill[] {
+    return this._oomKills;
+  }
+
+  /** Every kernel summed, and its history. */
+  get container(): IContainerSummary {
+    return this._container;
+  }
+
   /** When the last refresh finished (ms since the epoch), 0 before the first. */
   get lastRefresh(): number {
     return this._lastRefresh;
+  }
+
+  /** The order of `rows`: by name, or by disk-backed bytes, largest first. */
+  get sortBy(): RowOrder {
+    return this._sortBy;
+  }
+  set sortBy(value: RowOrder) {
+    if (value !== this._sortBy) {
+      this._sortBy = value;
+      this._rebuild();
+    }
   }
 
   /** Milliseconds between refreshes while someone is subscribed. */
@@ -175,7 +325,7 @@ export class BigmaacModel implements IDisposable {
    * Page out every disk-backed process of a kernel, one after the other.
    *
    * Progress and the outcome go to the row's `pageout` state; the returned
-   * promise never rejects.
+   * promise never rejects. `cancelPageout` stops it.
    */
   async pageout(kernelId: string): Promise<void> {
     const row = this._rows.find(r => r.kernelId === kernelId);
@@ -193,10 +343,15 @@ export class BigmaacModel implements IDisposable {
       return;
     }
     const progress = new Private.PageoutProgress(row.processes, pids);
+    const abort = new AbortController();
+    this._aborts.set(kernelId, abort);
     this._setPageout(kernelId, progress.state());
     const results: PageoutResult[] = [];
     try {
       for (const pid of pids) {
+        if (abort.signal.aborted) {
+          break;
+        }
         const token = `bigmaac-pageout-${UUID.uuid4()}`;
         this._progress.set(token, { kernelId, pid, tracker: progress });
         try {
@@ -207,7 +362,7 @@ export class BigmaacModel implements IDisposable {
             await this._agent.request<PageoutResult>(
               Methods.processPageout,
               params,
-              { timeout: 0 }
+              { timeout: 0, signal: abort.signal }
             )
           );
         } finally {
@@ -215,14 +370,155 @@ export class BigmaacModel implements IDisposable {
         }
         progress.finish(pid);
       }
-      this._setPageout(kernelId, Private.doneState(results));
+      this._setPageout(
+        kernelId,
+        abort.signal.aborted
+          ? Private.cancelledState(results)
+          : Private.doneState(results)
+      );
     } catch (error) {
-      this._setPageout(kernelId, {
-        phase: 'error',
-        message: `Page-out failed: ${(error as Error).message}`
-      });
+      this._setPageout(
+        kernelId,
+        (error as any)?.rpcCode === ErrorCodes.RequestCancelled
+          ? Private.cancelledState(results)
+          : {
+              phase: 'error',
+              message: `Page-out failed: ${(error as Error).message}`
+            }
+      );
+    } finally {
+      this._aborts.delete(kernelId);
     }
     void this.refresh();
+  }
+
+  /** Cancel a kernel's running page-out; what was written stays written. */
+  cancelPageout(kernelId: string): void {
+    this._aborts.get(kernelId)?.abort();
+  }
+
+  /**
+   * Page out every idle kernel that has disk-backed memory, one after the
+   * other. Busy kernels are left alone. Resolves with how many were asked.
+   */
+  async pageoutIdle(): Promise<number> {
+    const idle = this._rows.filter(
+      row =>
+        row.diskBacked.bytes > 0 &&
+        row.bigmaac?.executionState === 'idle' &&
+        row.pageout.phase !== 'running'
+    );
+    for (const row of idle) {
+      await this.pageout(row.kernelId);
+    }
+    return idle.length;
+  }
+
+  /**
+   * Expand or collapse a kernel. Expanding measures its allocations now and,
+   * for an idle Python kernel, asks which variables own them.
+   */
+  async setExpanded(kernelId: string, expanded: boolean): Promise<void> {
+    if (expanded === this._expanded.has(kernelId)) {
+      return;
+    }
+    if (!expanded) {
+      this._expanded.delete(kernelId);
+      this._variables.delete(kernelId);
+      this._rebuild();
+      return;
+    }
+    this._expanded.add(kernelId);
+    this._rebuild();
+    await this.refresh();
+    await this.inspectVariables(kernelId);
+  }
+
+  /**
+   * Ask a Python kernel which variables own its disk-backed memory.
+   *
+   * Never while the kernel is busy: the question would queue behind the
+   * user's cell, and page-in nothing the user did not touch.
+   */
+  async inspectVariables(kernelId: string): Promise<void> {
+    const row = this._rows.find(r => r.kernelId === kernelId);
+    if (!row || !this._expanded.has(kernelId)) {
+      return;
+    }
+    const language = row.language || row.kernelName;
+    if (!isPythonLanguage(language)) {
+      this._setVariables(kernelId, { status: 'unsupported', language });
+      return;
+    }
+    if (!this._inspectVariables) {
+      this._setVariables(kernelId, {
+        status: 'error',
+        message: 'this page cannot talk to kernels'
+      });
+      return;
+    }
+    const state = row.bigmaac?.executionState;
+    if (state && state !== 'idle') {
+      this._setVariables(kernelId, { status: 'busy' });
+      return;
+    }
+    this._setVariables(kernelId, { status: 'loading' });
+    try {
+      const variables = await this._inspectVariables(kernelId, row.kernelName);
+      this._setVariables(kernelId, {
+        status: 'ready',
+        variables,
+        at: Date.now()
+      });
+    } catch (error) {
+      this._setVariables(kernelId, {
+        status: 'error',
+        message: Private.reason(error)
+      });
+    }
+  }
+
+  /** Hide an OOM banner until that kernel is OOM-killed again. */
+  dismissOom(key: string): void {
+    this._forgetOom(key);
+    this._rebuild();
+  }
+
+  /**
+   * Fix the settings of an OOM-killed kernel's notebook and restart it:
+   * turn BigMaac on, or lower its threshold to a quarter. The choice goes
+   * to the server's notebook toggle registry, which applies at the restart.
+   */
+  async fixOom(key: string, fix: OomFix): Promise<void> {
+    const kill = this._oomKills.find(k => k.key === key);
+    if (!kill) {
+      return;
+    }
+    const setStatus = (status: string) => {
+      this._oomStatus.set(key, status);
+      this._rebuild();
+    };
+    if (!kill.path || !this._setNotebookToggle || !this._restartKernel) {
+      setStatus('This kernel has no notebook whose settings could change.');
+      return;
+    }
+    const toggle: INotebookToggle =
+      fix === 'enable'
+        ? { enabled: true }
+        : {
+            enabled: true,
+            min_bigmaac_size: Private.lowerThreshold(kill.minBigmaacSize)
+          };
+    try {
+      setStatus('Restarting…');
+      await this._setNotebookToggle(kill.path, toggle);
+      await this._restartKernel(kill.kernelId);
+      this._forgetOom(key);
+      this._oomStatus.delete(key);
+      await this.refresh();
+    } catch (error) {
+      setStatus(`Could not apply the change: ${Private.reason(error)}`);
+    }
   }
 
   dispose(): void {
@@ -232,11 +528,14 @@ export class BigmaacModel implements IDisposable {
     this._isDisposed = true;
     this._clearTimer();
     this._progress.clear();
+    for (const abort of this._aborts.values()) {
+      abort.abort();
+    }
     Signal.clearData(this);
   }
 
   private async _doRefresh(): Promise<void> {
-    const [processes, states] = await Promise.allSettled([
+    const [processes, states, swapSpace] = await Promise.allSettled([
       this._agent.request<ProcessesListResult>(
         Methods.processesList,
         undefined,
@@ -247,6 +546,9 @@ export class BigmaacModel implements IDisposable {
       this._fetchKernelStates
         ? this._fetchKernelStates()
         : Promise.resolve<IKernelState[]>([]),
+      this._fetchSwapSpace
+        ? this._fetchSwapSpace()
+        : Promise.resolve<ISwapSpace | null>(null),
       // The session manager polls slowly; ask now so renames show at once.
       this._sessions.refreshRunning()
     ]);
@@ -263,12 +565,143 @@ export class BigmaacModel implements IDisposable {
     if (states.status === 'fulfilled') {
       this._states = new Map(states.value.map(s => [s.id, s.bigmaac]));
     }
+    // A failed status request is not worth an alert: the numbers just go.
+    this._swapSpace =
+      swapSpace.status === 'fulfilled' ? swapSpace.value : null;
+    if (processes.status === 'fulfilled') {
+      this._containerMemory = await this._readContainerMemory();
+      await this._backfill();
+      await this._measure();
+      if (this._isDisposed) {
+        return;
+      }
+    }
     this._lastRefresh = Date.now();
-    this._rebuild();
+    this._rebuild(true);
+  }
+
+  /** The container's memory, from agents that report it; `null` otherwise. */
+  private async _readContainerMemory(): Promise<ContainerMemory | null> {
+    if (!this._agent.serverInfo?.capabilities?.containerMemory) {
+      return null;
+    }
+    try {
+      const result = await this._agent.request<MemoryGetResult>(
+        Methods.memoryGet,
+        undefined,
+        { timeout: LIST_TIMEOUT }
+      );
+      return result.container ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Start the chart of a kernel seen for the first time with the agent's
+   * history of its process (disk-backed bytes only: residency is measured on
+   * request, never sampled). Kernels with several processes start empty, as
+   * their samples would not line up.
+   */
+  private async _backfill(): Promise<void> {
+    const byKernel = new Map<string, ProcessInfo[]>();
+    for (const process of this._processes) {
+      if (process.kernelId && !this._histories.has(process.kernelId)) {
+        byKernel.set(process.kernelId, [
+          ...(byKernel.get(process.kernelId) ?? []),
+          process
+        ]);
+      }
+    }
+    for (const [kernelId, processes] of byKernel) {
+      const series = this._history(kernelId);
+      if (processes.length !== 1) {
+        continue;
+      }
+      try {
+        const history = await this._agent.request<HistoryGetResult>(
+          Methods.historyGet,
+          { pid: processes[0].pid },
+          { timeout: LIST_TIMEOUT }
+        );
+        for (const sample of history.samples ?? []) {
+          series.push({
+            at: sample.at,
+            diskBacked: sample.diskBackedBytes,
+            resident: null
+          });
+        }
+      } catch {
+        // An agent without history: the chart starts now.
+      }
+    }
+  }
+
+  /**
+   * Ask `process/get` for the processes whose residency may have changed:
+   * their stats changed, their kernel went idle again or is busy and was
+   * measured a while ago, a page-out finished, or their kernel is expanded.
+   * Measuring walks the process's mappings, so unchanged processes are not
+   * measured again on every refresh.
+   */
+  private async _measure(): Promise<void> {
+    const live = new Set<number>();
+    for (const process of this._processes) {
+      live.add(process.pid);
+      if (process.diskBacked.count === 0 && process.diskBacked.bytes === 0) {
+        this._measured.delete(process.pid);
+        continue;
+      }
+      const state = this._states.get(process.kernelId);
+      const key = [
+        process.startTime,
+        process.diskBacked.bytes,
+        process.diskBacked.count,
+        process.updatedAt,
+        state?.lastIdleAt ?? '',
+        this._pageoutEpoch.get(process.pid) ?? 0
+      ].join(':');
+      const previous = this._measured.get(process.pid);
+      const stale =
+        !previous ||
+        previous.key !== key ||
+        this._expanded.has(process.kernelId) ||
+        (state?.executionState === 'busy' &&
+          Date.now() - previous.at > BUSY_REMEASURE_INTERVAL);
+      if (!stale) {
+        continue;
+      }
+      try {
+        const result = await this._agent.request<ProcessGetResult>(
+          Methods.processGet,
+          { pid: process.pid },
+          { timeout: LIST_TIMEOUT }
+        );
+        this._measured.set(process.pid, {
+          key,
+          at: Date.now(),
+          details: result.process,
+          error: ''
+        });
+      } catch (error) {
+        // The process may have exited since the list; keep what was known.
+        this._measured.set(process.pid, {
+          key: '',
+          at: Date.now(),
+          details: previous?.details ?? null,
+          error: Private.reason(error)
+        });
+      }
+    }
+    for (const pid of [...this._measured.keys()]) {
+      if (!live.has(pid)) {
+        this._measured.delete(pid);
+      }
+    }
   }
 
   /** Join sessions, kernels, processes and states into rows. */
-  private _rebuild(): void {
+  private _rebuild(sample = false): void {
     const kernels = Private.runningKernels(this._sessions, this._kernels);
     const byKernel = new Map<string, ProcessInfo[]>();
     for (const process of this._processes) {
@@ -279,32 +712,164 @@ export class BigmaacModel implements IDisposable {
       list.push(process);
       byKernel.set(process.kernelId, list);
     }
+    const now = Date.now();
     const rows: IKernelRow[] = kernels.map(kernel => {
       const processes = byKernel.get(kernel.kernelId) ?? [];
+      const diskBacked = {
+        bytes: processes.reduce((sum, p) => sum + p.diskBacked.bytes, 0),
+        count: processes.reduce((sum, p) => sum + p.diskBacked.count, 0)
+      };
+      const measured = processes.map(p => this._measured.get(p.pid));
+      const residency = Private.sumResidency(processes, measured);
+      const bigmaac = this._states.get(kernel.kernelId) ?? null;
+      const history = this._history(kernel.kernelId);
+      if (sample) {
+        history.push({
+          at: now,
+          diskBacked: diskBacked.bytes,
+          resident: residency?.resident ?? null
+        });
+      }
+      const expanded = this._expanded.has(kernel.kernelId);
       return {
         ...kernel,
-        bigmaac: this._states.get(kernel.kernelId) ?? null,
+        language: this._languageOf(kernel.kernelName),
+        bigmaac,
         processes,
-        diskBacked: {
-          bytes: processes.reduce((sum, p) => sum + p.diskBacked.bytes, 0),
-          count: processes.reduce((sum, p) => sum + p.diskBacked.count, 0)
-        },
-        pageout: this._pageouts.get(kernel.kernelId) ?? { phase: 'idle' }
+        diskBacked,
+        residency,
+        swap: Private.swapOf(
+          processes[0]?.swapDir || bigmaac?.settings?.swap_dir || '',
+          Private.sumReserved(processes, measured),
+          this._swapSpace
+        ),
+        pageout: this._pageouts.get(kernel.kernelId) ?? { phase: 'idle' },
+        lastPageout: this._lastPageouts.get(kernel.kernelId) ?? null,
+        expanded,
+        details: expanded
+          ? Private.details(
+              processes,
+              measured,
+              this._variables.get(kernel.kernelId) ?? { status: 'loading' }
+            )
+          : null,
+        history: history.points
       };
     });
     rows.sort(
       (a, b) =>
-        a.name.localeCompare(b.name) || a.kernelId.localeCompare(b.kernelId)
+        (this._sortBy === 'diskBacked'
+          ? b.diskBacked.bytes - a.diskBacked.bytes
+          : 0) ||
+        a.name.localeCompare(b.name) ||
+        a.kernelId.localeCompare(b.kernelId)
     );
-    // Forget page-outs of kernels that are gone.
+    // Forget what belongs to kernels that are gone.
     const live = new Set(rows.map(r => r.kernelId));
-    for (const id of [...this._pageouts.keys()]) {
+    for (const map of [
+      this._pageouts,
+      this._histories,
+      this._lastPageouts,
+      this._variables
+    ] as Map<string, unknown>[]) {
+      for (const id of [...map.keys()]) {
+        if (!live.has(id)) {
+          map.delete(id);
+        }
+      }
+    }
+    for (const id of [...this._expanded]) {
       if (!live.has(id)) {
-        this._pageouts.delete(id);
+        this._expanded.delete(id);
       }
     }
     this._rows = rows;
+    this._oomKills = this._collectOomKills(rows);
+    this._container = this._summarize(rows, sample ? now : 0);
     this._changed.emit();
+  }
+
+  /**
+   * Hide a kill for good: the server's record of it and the agent's report
+   * of the same kill (kept under another key) both.
+   */
+  private _forgetOom(key: string): void {
+    this._dismissedOom.add(key);
+    const kill = this._oomKills.find(k => k.key === key);
+    if (kill) {
+      this._exitOom.delete(kill.kernelId);
+    }
+  }
+
+  private _history(kernelId: string): TimeSeries {
+    let series = this._histories.get(kernelId);
+    if (!series) {
+      series = new TimeSeries(HISTORY_CAPACITY);
+      this._histories.set(kernelId, series);
+    }
+    return series;
+  }
+
+  private _summarize(rows: IKernelRow[], sampleAt: number): IContainerSummary {
+    let diskBacked = 0;
+    let resident: number | null = 0;
+    for (const row of rows) {
+      diskBacked += row.diskBacked.bytes;
+      if (row.diskBacked.bytes > 0) {
+        resident =
+          resident === null || row.residency === null
+            ? null
+            : resident + row.residency.resident;
+      }
+    }
+    const memory = this._containerMemory;
+    if (sampleAt) {
+      this._containerHistory.push({
+        at: sampleAt,
+        diskBacked,
+        resident,
+        containerUsage: memory?.usage ?? null,
+        containerLimit: memory?.limit ?? null
+      });
+    }
+    return {
+      diskBacked,
+      resident,
+      kernels: rows.length,
+      memory,
+      swap: this._swapSpace,
+      history: this._containerHistory.points
+    };
+  }
+
+  /** OOM kills known from the server's kernel records and the agent's exits. */
+  private _collectOomKills(rows: IKernelRow[]): IOomKill[] {
+    const kills: IOomKill[] = [];
+    for (const row of rows) {
+      const state = row.bigmaac;
+      const launches = state?.launches ?? 0;
+      let key = '';
+      if (state?.oomKilled) {
+        key = `${row.kernelId}:launch-${launches}`;
+      } else if (state?.previousOomKilled) {
+        key = `${row.kernelId}:launch-${launches - 1}`;
+      } else if (this._exitOom.has(row.kernelId)) {
+        key = `${row.kernelId}:exit-${this._exitOom.get(row.kernelId)}`;
+      }
+      if (!key || this._dismissedOom.has(key)) {
+        continue;
+      }
+      kills.push({
+        key,
+        kernelId: row.kernelId,
+        name: row.name,
+        path: row.path || state?.notebookPath || '',
+        bigmaacOn: state?.enabled ?? false,
+        minBigmaacSize: state?.settings?.min_bigmaac_size ?? '',
+        status: this._oomStatus.get(key) ?? ''
+      });
+    }
+    return kills;
   }
 
   private _setPageout(kernelId: string, state: PageoutState): void {
@@ -315,11 +880,28 @@ export class BigmaacModel implements IDisposable {
     this._changed.emit();
   }
 
+  private _setVariables(kernelId: string, state: VariablesState): void {
+    this._variables.set(kernelId, state);
+    this._rebuild();
+  }
+
   private _onNotification(_: unknown, notification: IAgentNotification): void {
-    if (notification.method !== Methods.progress) {
-      return;
+    switch (notification.method) {
+      case Methods.progress:
+        this._onProgress(
+          notification.params as ProgressParams<PageoutProgress>
+        );
+        break;
+      case Methods.pageoutFinished:
+        this._onPageoutFinished(notification.params);
+        break;
+      case Methods.processExited:
+        this._onProcessExited(notification.params);
+        break;
     }
-    const params = notification.params as ProgressParams<PageoutProgress>;
+  }
+
+  private _onProgress(params: ProgressParams<PageoutProgress>): void {
     const entry = params && this._progress.get(String(params.token));
     if (!entry || !params.value) {
       return;
@@ -331,6 +913,49 @@ export class BigmaacModel implements IDisposable {
         params.value.bytesTotal
       );
       this._setPageout(entry.kernelId, entry.tracker.state());
+    }
+  }
+
+  private _onPageoutFinished(params: unknown): void {
+    if (!isPageoutFinished(params)) {
+      return;
+    }
+    this._pageoutEpoch.set(
+      params.pid,
+      (this._pageoutEpoch.get(params.pid) ?? 0) + 1
+    );
+    const kernelId =
+      params.kernelId ||
+      this._processes.find(p => p.pid === params.pid)?.kernelId;
+    if (!kernelId) {
+      return;
+    }
+    const result = params.result;
+    this._lastPageouts.set(kernelId, {
+      at: Number(params.at) || Date.now(),
+      reason: params.reason,
+      ok: params.ok,
+      released: result
+        ? Math.max(0, result.residentBefore - result.residentAfter)
+        : 0,
+      error: params.error?.message ?? ''
+    });
+    this._rebuild();
+    if (this._subscribers > 0) {
+      void this.refresh();
+    }
+  }
+
+  private _onProcessExited(params: unknown): void {
+    if (!isProcessExited(params) || params.cause !== 'oom-killed') {
+      return;
+    }
+    const kernelId =
+      params.kernelId ||
+      this._processes.find(p => p.pid === params.pid)?.kernelId;
+    if (kernelId) {
+      this._exitOom.set(kernelId, Number(params.at) || Date.now());
+      this._rebuild();
     }
   }
 
@@ -359,11 +984,41 @@ export class BigmaacModel implements IDisposable {
   private _kernels: Kernel.IManager | null;
   private _agent: IAgentConnection;
   private _fetchKernelStates?: () => Promise<IKernelState[]>;
+  private _fetchSwapSpace: (() => Promise<ISwapSpace | null>) | null;
+  private _swapSpace: ISwapSpace | null = null;
+  private _containerMemory: ContainerMemory | null = null;
+  private _languageOf: (kernelName: string) => string;
+  private _inspectVariables: BigmaacModel.IOptions['inspectVariables'] | null;
+  private _setNotebookToggle: BigmaacModel.IOptions['setNotebookToggle'] | null;
+  private _restartKernel: BigmaacModel.IOptions['restartKernel'] | null;
   private _refreshInterval = DEFAULT_REFRESH_INTERVAL;
+  private _sortBy: RowOrder = 'name';
   private _rows: IKernelRow[] = [];
   private _processes: ProcessInfo[] = [];
   private _states = new Map<string, IKernelBigmaacState>();
   private _pageouts = new Map<string, PageoutState>();
+  private _aborts = new Map<string, AbortController>();
+  private _lastPageouts = new Map<string, ILastPageout>();
+  /** Page-outs finished per pid: a new one makes its residency stale. */
+  private _pageoutEpoch = new Map<number, number>();
+  private _measured = new Map<number, Private.IMeasurement>();
+  private _expanded = new Set<string>();
+  private _variables = new Map<string, VariablesState>();
+  private _histories = new Map<string, TimeSeries>();
+  private _containerHistory = new TimeSeries(HISTORY_CAPACITY);
+  private _container: IContainerSummary = {
+    diskBacked: 0,
+    resident: null,
+    kernels: 0,
+    memory: null,
+    swap: null,
+    history: []
+  };
+  private _oomKills: IOomKill[] = [];
+  /** Kernel id → when the agent saw its process OOM-killed. */
+  private _exitOom = new Map<string, number>();
+  private _dismissedOom = new Set<string>();
+  private _oomStatus = new Map<string, string>();
   private _progress = new Map<
     string,
     { kernelId: string; pid: number; tracker: Private.PageoutProgress }
@@ -389,12 +1044,46 @@ export namespace BigmaacModel {
     agent: IAgentConnection;
     /** BigMaac's per-kernel state from the server (`GET /bigmaac/kernels`). */
     fetchKernelStates?: () => Promise<IKernelState[]>;
+    /** The swap directory's disk (`swap` of `GET /bigmaac/status`). */
+    fetchSwapSpace?: () => Promise<ISwapSpace | null>;
     /** Milliseconds between refreshes (at least `MIN_REFRESH_INTERVAL`). */
     refreshInterval?: number;
+    /** The language of a kernelspec (`python`, `R`...), empty when unknown. */
+    languageOf?: (kernelName: string) => string;
+    /** Ask a Python kernel which variables own large buffers (`variables.ts`). */
+    inspectVariables?: (
+      kernelId: string,
+      kernelName: string
+    ) => Promise<IVariableBuffer[]>;
+    /** Record a notebook's BigMaac choice on the server (`PUT /bigmaac/notebooks`). */
+    setNotebookToggle?: (
+      path: string,
+      toggle: INotebookToggle
+    ) => Promise<void>;
+    /** Restart a kernel, so a changed setting applies. */
+    restartKernel?: (kernelId: string) => Promise<void>;
   }
 }
 
 namespace Private {
+  /**
+   * A row's swap line: the server's free-space numbers apply only when the
+   * kernel swaps into the directory they were measured for.
+   */
+  export function swapOf(
+    dir: string,
+    reserved: number | null,
+    space: ISwapSpace | null
+  ): IKernelRow['swap'] {
+    const same = !!dir && space?.dir === dir;
+    return {
+      dir,
+      reserved,
+      free: same ? space!.free : null,
+      total: same ? space!.total : null
+    };
+  }
+
   type KernelIdentity = Pick<
     IKernelRow,
     'kernelId' | 'name' | 'path' | 'kernelName'
@@ -440,6 +1129,127 @@ namespace Private {
       return error.message;
     }
     return String(error);
+  }
+
+  /** The last `process/get` answer about one process. */
+  export interface IMeasurement {
+    /** What the process looked like when measured; another key is stale. */
+    key: string;
+    at: number;
+    details: ProcessDetails | null;
+    error: string;
+  }
+
+  /** A kernel's residency, `null` unless every disk-backed process has one. */
+  export function sumResidency(
+    processes: ProcessInfo[],
+    measured: (IMeasurement | undefined)[]
+  ): ProcessResidency | null {
+    const total: ProcessResidency = {
+      resident: 0,
+      dirty: 0,
+      dirtyKnown: true,
+      measuredAt: 0
+    };
+    for (let i = 0; i < processes.length; i++) {
+      if (processes[i].diskBacked.bytes === 0) {
+        continue;
+      }
+      const residency = residencyOf(measured[i]?.details);
+      if (!residency) {
+        return null;
+      }
+      total.resident += residency.resident;
+      total.dirty += residency.dirty;
+      total.dirtyKnown = total.dirtyKnown && residency.dirtyKnown;
+      total.measuredAt = Math.max(total.measuredAt, residency.measuredAt);
+    }
+    return total;
+  }
+
+  /** Bytes reserved in the swap directory, `null` until every process was measured. */
+  export function sumReserved(
+    processes: ProcessInfo[],
+    measured: (IMeasurement | undefined)[]
+  ): number | null {
+    let reserved = 0;
+    for (let i = 0; i < processes.length; i++) {
+      if (processes[i].diskBacked.bytes === 0) {
+        continue;
+      }
+      const details = measured[i]?.details;
+      if (!details?.counters) {
+        return null;
+      }
+      reserved += details.counters.diskReserved;
+    }
+    return reserved;
+  }
+
+  /** An expanded kernel's allocations, largest first, with their variables. */
+  export function details(
+    processes: ProcessInfo[],
+    measured: (IMeasurement | undefined)[],
+    variables: VariablesState
+  ): IKernelDetails {
+    const allocations: IAllocationRow[] = [];
+    let total = 0;
+    const errors: string[] = [];
+    // Variables are addresses in the kernel process itself (the first one).
+    const kernelPid = processes[0]?.pid;
+    const buffers = variables.status === 'ready' ? variables.variables : [];
+    processes.forEach((process, i) => {
+      const details = measured[i]?.details;
+      if (measured[i]?.error) {
+        errors.push(measured[i]!.error);
+      }
+      if (!details) {
+        return;
+      }
+      total += details.allocationsTotal ?? 0;
+      for (const a of details.allocations ?? []) {
+        allocations.push({
+          pid: process.pid,
+          address: a.address,
+          size: a.size,
+          createdAt: a.createdAt,
+          tier: a.tier,
+          resident: Number.isFinite(a.resident) ? a.resident! : null,
+          dirty: Number.isFinite(a.dirty) ? a.dirty! : null,
+          variables: process.pid === kernelPid ? variablesIn(a, buffers) : []
+        });
+      }
+    });
+    allocations.sort((a, b) => b.size - a.size || a.address - b.address);
+    return {
+      allocations,
+      allocationsTotal: total,
+      variables,
+      error: errors.join('; ')
+    };
+  }
+
+  /** A quarter of a size setting such as `32M`, at least 1M, as the server takes it. */
+  export function lowerThreshold(size: string): string {
+    const match = /^\s*(\d+)\s*([KMGTkmgt]?)\s*$/.exec(size || '');
+    const units = ['', 'K', 'M', 'G', 'T'];
+    const bytes = match
+      ? Number(match[1]) * 1024 ** units.indexOf(match[2].toUpperCase())
+      : 32 * 1024 ** 2;
+    const mib = Math.max(1, Math.floor(bytes / 4 / 1024 ** 2));
+    return `${mib}M`;
+  }
+
+  /** A page-out stopped by the user, with what it did before. */
+  export function cancelledState(results: PageoutResult[]): PageoutState {
+    const done = results.length > 0 ? doneState(results) : null;
+    return {
+      phase: 'cancelled',
+      message:
+        done && done.phase === 'done'
+          ? `Page-out cancelled. ${done.message}`
+          : 'Page-out cancelled.'
+    };
   }
 
   /** The summary of a finished page-out of one or more processes. */

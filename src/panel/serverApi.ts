@@ -5,10 +5,30 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/** Whether BigMaac is on for one kernel, and why not when it is off. */
+/**
+ * Whether BigMaac is on for one kernel, and why not when it is off, with the
+ * additions `GET /bigmaac/kernels` makes (docs/server.md); those are optional
+ * because an older server leaves them out.
+ */
 export interface IKernelBigmaacState {
   enabled: boolean;
   reason: string;
+  reasonCode?: string;
+  settings?: {
+    enabled?: boolean;
+    min_bigmaac_size?: string;
+    swap_dir?: string;
+  };
+  notebookPath?: string | null;
+  pid?: number | null;
+  launches?: number;
+  running?: boolean;
+  /** `busy`, `idle`, `starting`...; `null` before the first sample. */
+  executionState?: string | null;
+  /** ISO 8601, when the kernel last went idle. */
+  lastIdleAt?: string | null;
+  oomKilled?: boolean | null;
+  previousOomKilled?: boolean | null;
 }
 
 /** One entry of `GET /bigmaac/kernels`. */
@@ -46,4 +66,76 @@ function isKernelState(value: any): value is IKernelState {
     !!value.bigmaac &&
     typeof value.bigmaac.enabled === 'boolean'
   );
+}
+
+/**
+ * The filesystem under the effective swap directory (`swap` in
+ * `GET /bigmaac/status`); the numbers are `null` when the server could not
+ * read the directory.
+ */
+export interface ISwapSpace {
+  dir: string;
+  /** Bytes the user may still write there. */
+  free: number | null;
+  total: number | null;
+  fsType: string | null;
+  /** Whether it keeps files in RAM (tmpfs). */
+  onRam: boolean | null;
+}
+
+/**
+ * Fetch the swap directory's free space from `GET /bigmaac/status`; `null`
+ * from a server that does not report it.
+ *
+ * Throws a `ServerConnection.ResponseError` on an HTTP error.
+ */
+export async function fetchSwapSpace(
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<ISwapSpace | null> {
+  const url = URLExt.join(settings.baseUrl, 'bigmaac', 'status');
+  const response = await ServerConnection.makeRequest(url, {}, settings);
+  if (!response.ok) {
+    throw await ServerConnection.ResponseError.create(response);
+  }
+  const body: any = await response.json();
+  return isSwapSpace(body?.swap) ? body.swap : null;
+}
+
+function isSwapSpace(value: any): value is ISwapSpace {
+  const count = (n: unknown) => n === null || typeof n === 'number';
+  return (
+    !!value &&
+    typeof value.dir === 'string' &&
+    count(value.free) &&
+    count(value.total)
+  );
+}
+
+/** A notebook's entry in the server's toggle registry (`/bigmaac/notebooks`). */
+export interface INotebookToggle {
+  enabled?: boolean | null;
+  min_bigmaac_size?: string | null;
+}
+
+/**
+ * Record a notebook's BigMaac choice in the server's toggle registry; it
+ * applies at the kernel's next start or restart. The server validates it and
+ * answers 400 with the reason otherwise (thrown as a `ResponseError`).
+ */
+export async function putNotebookToggle(
+  path: string,
+  toggle: INotebookToggle,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url =
+    URLExt.join(settings.baseUrl, 'bigmaac', 'notebooks') +
+    URLExt.objectToQueryString({ path });
+  const response = await ServerConnection.makeRequest(
+    url,
+    { method: 'PUT', body: JSON.stringify(toggle) },
+    settings
+  );
+  if (!response.ok) {
+    throw await ServerConnection.ResponseError.create(response);
+  }
 }
