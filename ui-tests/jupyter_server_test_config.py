@@ -59,6 +59,17 @@ def _test_dirs():
     return os.environ["BIGMAAC_UI_TEST_SWAP_DIR"]
 
 
+def _settings_dir():
+    """A private user-settings directory: tests must not touch the user's own settings."""
+    if "BIGMAAC_UI_TEST_SETTINGS_DIR" not in os.environ:
+        settings_dir = tempfile.mkdtemp(prefix="bigmaac-ui-settings-")
+        atexit.register(shutil.rmtree, settings_dir, ignore_errors=True)
+        os.environ["BIGMAAC_UI_TEST_SETTINGS_DIR"] = settings_dir
+        os.environ["JUPYTERLAB_SETTINGS_DIR"] = settings_dir
+    return os.environ["BIGMAAC_UI_TEST_SETTINGS_DIR"]
+
+
+c.LabApp.user_settings_dir = _settings_dir()  # noqa: F821
 c.BigMaac.enabled = True  # noqa: F821
 c.BigMaac.swap_dir = _test_dirs()  # noqa: F821
 c.BigMaac.min_bigmaac_size = "32M"  # noqa: F821

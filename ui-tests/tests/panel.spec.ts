@@ -4,7 +4,6 @@
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
-import * as path from 'path';
 
 const ALLOCATE = 'import numpy as np; a = np.ones(64 * 2**20 // 8)';
 const MIB = 2 ** 20;
@@ -61,11 +60,32 @@ test.describe('BigMaac panel', () => {
     });
     const group = page
       .locator('.jp-SettingsPanel')
-      .getByRole('group', { name: 'BigMaac' });
+      .getByRole('group', { name: 'BigMaac panel', exact: true });
     await expect(
       group.getByRole('heading', { name: 'Refresh interval (ms)' })
     ).toBeVisible();
     await expect(group.getByRole('spinbutton')).toHaveValue('2000');
+  });
+
+  test('follows its display options from the settings', async ({ page }) => {
+    const panel = await openPanel(page);
+    const chart = panel.locator('svg.jp-BigmaacChart');
+    await expect(chart).toBeVisible();
+    const setShowChart = (value: boolean) =>
+      page.evaluate(async value => {
+        const registry: any = await window.galata.getPlugin(
+          '@jupyterlab/apputils-extension:settings'
+        );
+        await registry.set('jupyterlab-bigmaac:panel', 'showChart', value);
+      }, value);
+    try {
+      await setShowChart(false);
+      await expect(chart).toBeHidden();
+      await expect(panel.locator('.jp-BigmaacPanel-summaryText')).toBeVisible();
+    } finally {
+      await setShowChart(true);
+    }
+    await expect(chart).toBeVisible();
   });
 
   test('shows a notebook kernel’s disk-backed memory and pages it out', async ({
@@ -121,15 +141,6 @@ test.describe('BigMaac panel', () => {
     // The memory is still disk-backed (only its RAM was released).
     expect(parseSize(await bytes.innerText())).toBeGreaterThanOrEqual(64 * MIB);
     await expect(button).toBeEnabled();
-
-    if (process.env.BIGMAAC_SCREENSHOTS) {
-      const dir = path.resolve(__dirname, '..', '..', 'docs', 'screenshots');
-      await panel.screenshot({ path: path.join(dir, 'panel-light.png') });
-      await page.theme.setDarkTheme();
-      await expect(row.locator('.jp-BigmaacPanel-name')).toBeVisible();
-      await panel.screenshot({ path: path.join(dir, 'panel-dark.png') });
-      await page.theme.setLightTheme();
-    }
 
     await page.notebook.close(false);
   });

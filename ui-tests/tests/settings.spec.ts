@@ -1,0 +1,161 @@
+/**
+ * The user's BigMaac settings: the Settings Editor, refused values, the
+ * threshold reaching a new kernel, and page-out between cells that never
+ * interrupts a Run All.
+ */
+import { expect, test } from '@jupyterlab/galata';
+
+import {
+  currentKernelId,
+  putUserSettings,
+  runCellOutput,
+  serverKernel,
+  SETTINGS_PLUGIN
+} from './bigmaacHelpers';
+
+const THRESHOLD = 'import os; print(os.environ.get("BIGMAAC_MIN_BIGMAAC_SIZE"))';
+
+test.describe('BigMaac settings', () => {
+  // The browser must see the server's settings file, not Galata's in-memory copy.
+  test.use({ mockSettings: false });
+
+  test.afterEach(async ({ request }) => {
+    await putUserSettings(request, {});
+  });
+
+  test('lists every setting in the Settings Editor', async ({ page }) => {
+    await page.evaluate(async () => {
+      await window.jupyterapp.commands.execute('settingeditor:open', {
+        query: 'BigMaac kernels'
+      });
+    });
+    const group = page
+      .locator('.jp-SettingsPanel')
+      .getByRole('group', { name: 'BigMaac kernels' });
+    await expect(
+      group.getByRole('checkbox', { name: 'Enable BigMaac for new kernels' })
+    ).toBeChecked();
+    for (const title of [
+      'Disk-backed threshold',
+      'Small-allocation (fries) threshold',
+      'Swap directory',
+      'When the disk is full',
+      'Automatic page-out',
+      'Idle seconds before page-out',
+      'Memory pressure threshold (%)'
+    ]) {
+      await expect(group.getByRole('heading', { name: title })).toBeVisible();
+    }
+  });
+
+  test('refuses an invalid value with a reason', async ({ request }) => {
+    for (const [values, reason] of [
+      [{ minBigmaacSize: 'lots' }, /minBigmaacSize.*pattern|pattern.*minBigmaacSize/s],
+      [{ autoPageoutIdleSeconds: 0 }, /autoPageoutIdleSeconds|>= 1/],
+      [{ onDiskFull: 'crash' }, /allowed values|onDiskFull/],
+      [{ swapDir: 'relative' }, /pattern|swapDir/]
+    ] as const) {
+      const response = await request.put(
+        `/lab/api/settings/${SETTINGS_PLUGIN}`,
+        { data: { raw: JSON.stringify(values) } }
+      );
+      expect(response.status()).toBe(400);
+      expect(await response.text()).toMatch(reason);
+    }
+  });
+
+  test('warns when the fries threshold is not below the disk-backed one', async ({
+    page,
+    request
+  }) => {
+    await putUserSettings(request, {
+      minBigmaacSize: '32M',
+      minFrySize: '64M'
+    });
+    await page.goto();
+    await expect(
+      page.getByText(/must be below the disk-backed threshold "32M"/).first()
+    ).toBeVisible({ timeout: 20_000 });
+  });
+
+  test('a new kernel uses the threshold set in the Settings Editor', async ({
+    page,
+    request
+  }) => {
+    test.setTimeout(180_000);
+    await page.evaluate(async () => {
+      await window.jupyterapp.commands.execute('settingeditor:open', {
+        query: 'BigMaac kernels'
+      });
+    });
+    const group = page
+      .locator('.jp-SettingsPanel')
+      .getByRole('group', { name: 'BigMaac kernels' });
+    // The first text field is the disk-backed threshold (schema order).
+    const field = group.getByRole('textbox').first();
+    await expect(field).toHaveValue('32M');
+    await field.fill('48M');
+    // The editor saves on its own; wait until the file says so.
+    await expect
+      .poll(async () => {
+        const response = await request.get(
+          `/lab/api/settings/${SETTINGS_PLUGIN}`
+        );
+        return (await response.json()).raw;
+      }, { timeout: 20_000 })
+      .toContain('48M');
+
+    await page.notebook.createNew();
+    await page.notebook.setCell(0, 'code', THRESHOLD);
+    expect(await runCellOutput(page, 0)).toBe('48M');
+    const kernel = (await serverKernel(request, await currentKernelId(page)))!;
+    expect(kernel.bigmaac.enabled).toBe(true);
+    expect(kernel.bigmaac.settings.min_bigmaac_size).toBe('48M');
+    await page.notebook.close(true);
+  });
+
+  test('page-out after 1 s idle never interrupts a Run All', async ({
+    page,
+    request
+  }) => {
+    test.setTimeout(240_000);
+    await putUserSettings(request, {
+      autoPageout: 'idle',
+      autoPageoutIdleSeconds: 1
+    });
+    // A fresh load sends the policy to the agent.
+    await page.goto();
+
+    await page.notebook.createNew();
+    const cells = [
+      'import numpy as np, time\na = np.ones(64 * 2**20 // 8)',
+      'time.sleep(1.5)\na += 1',
+      'time.sleep(1.5)\na *= 3',
+      'time.sleep(1.5)\nb = a.copy()',
+      'time.sleep(1.5)\nprint(int(a.sum()), int(b.sum()), a[0], b[-1])'
+    ];
+    await page.notebook.setCell(0, 'code', cells[0]);
+    for (let i = 1; i < cells.length; i++) {
+      await page.notebook.addCell('code', cells[i]);
+    }
+    const expected = `${8 * 2 ** 20 * 6} ${8 * 2 ** 20 * 6} 6.0 6.0`;
+    expect(await page.notebook.run()).toBe(true);
+    const last = cells.length - 1;
+    expect(
+      ((await page.notebook.getCellTextOutput(last)) ?? []).join('').trim()
+    ).toBe(expected);
+    for (let i = 0; i < cells.length; i++) {
+      // Every cell ran once, in order, without an error.
+      await expect(
+        page.locator('.jp-Cell .jp-InputPrompt').nth(i)
+      ).toHaveText(`[${i + 1}]:`);
+    }
+    await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
+
+    // Idle long enough to be paged out: the data reads back intact.
+    await page.waitForTimeout(4000);
+    await page.notebook.addCell('code', 'print(int(a.sum()), int(b.sum()), a[0], b[-1])');
+    expect(await runCellOutput(page, cells.length)).toBe(expected);
+    await page.notebook.close(true);
+  });
+});
