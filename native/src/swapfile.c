@@ -2,7 +2,8 @@
  *
  * One unlinked file per process backs every big region; a region's file offset is its
  * distance from the start of the reserved range, so each region owns a contiguous
- * range of offsets and can grow in place. O_TMPFILE (or create-then-unlink where the
+ * range of offsets and can grow in place. After a fork the parent may use several such
+ * files, all at the same offsets (cow.c); bm_swap.fd is the one new regions go to. O_TMPFILE (or create-then-unlink where the
  * filesystem lacks it) means nothing is left behind, even after kill -9. Only the
  * directories we create get mode 0700; a directory the user chose is used as it is.
  */
@@ -94,6 +95,17 @@ static void describe_fs(int fd)
     if (bm_swap.on_ram)
         bm_warn("swap directory %s is on %s, which is RAM: big allocations save no memory "
                 "(set BIGMAAC_DIR to a directory on disk)", bm_config.swap_dir, bm_swap.fs_name);
+}
+
+int bm_swap_open_file(void)
+{
+    return make_dirs(bm_config.swap_dir) ? open_unlinked(bm_config.swap_dir) : -1;
+}
+
+void bm_swap_set_active(int fd)
+{
+    __atomic_store_n(&bm_swap.fd, fd, __ATOMIC_RELAXED);
+    bm_swap.unusable = fd < 0;
 }
 
 bool bm_swap_ensure(void)
