@@ -16,10 +16,14 @@ extern char **environ;
 
 #define DEFAULT_MIN_BIG (32 * BM_MIB)
 #define DEFAULT_RESERVE BM_TIB
+#define DEFAULT_FRIES (16 * BM_GIB)
+
+size_t bm_divert_from;
 
 struct bm_config bm_config = {
     .min_big = DEFAULT_MIN_BIG,
     .reserve_size = DEFAULT_RESERVE,
+    .fries_size = DEFAULT_FRIES,
     .recycle_bytes = BM_GIB,
     .on_disk_full = BM_DISK_FULL_FAIL,
 };
@@ -117,20 +121,32 @@ static void choice_settings(void)
         bm_warn("BIGMAAC_VERBOSE='%s' is not 0 or 1; using the default 0", text);
 }
 
+/* Called once the next allocator is resolved: from here on, requests under the
+ * threshold go straight to it (release: bm_next is complete for whoever sees it). */
+static void publish_threshold(void)
+{
+    size_t from = bm_config.min_fry ? bm_config.min_fry : bm_config.min_big;
+    __atomic_store_n(&bm_divert_from, from, __ATOMIC_RELEASE);
+}
+
 bool bm_config_load(void)
 {
-    if (!environ)
+    if (!environ) {
+        publish_threshold(); /* the defaults, until the constructor reads the environment */
         return false;
+    }
     size_setting("BIGMAAC_MIN_BIGMAAC_SIZE", 1, &bm_config.min_big, "32M");
-    size_setting("BIGMAAC_MIN_FRY_SIZE", 1, &bm_config.min_fry, "off");
+    size_setting("BIGMAAC_MIN_FRY_SIZE", 0, &bm_config.min_fry, "off"); /* 0: off */
     size_setting("SIZE_BIGMAAC", BM_GIB, &bm_config.reserve_size, "1T");
     size_setting("BIGMAAC_RECYCLE_BYTES", 0, &bm_config.recycle_bytes, "1G");
-    size_t fries_ignored = 0;
-    size_setting("SIZE_FRIES", 1, &fries_ignored, "off");
+    size_setting("SIZE_FRIES", BM_FRY_CHUNK, &bm_config.fries_size, "16G");
     swap_dir_setting();
     choice_settings();
-    if (bm_config.min_fry)
-        bm_debug("BIGMAAC_MIN_FRY_SIZE is set but the fries tier is not built yet; ignored");
-    bm_config.min_fry = 0;
+    if (bm_config.min_fry >= bm_config.min_big) {
+        bm_warn("BIGMAAC_MIN_FRY_SIZE=%zu is not below BIGMAAC_MIN_BIGMAAC_SIZE=%zu; "
+                "using the default off", bm_config.min_fry, bm_config.min_big);
+        bm_config.min_fry = 0;
+    }
+    publish_threshold();
     return true;
 }

@@ -1,9 +1,12 @@
 /* interpose.c: the malloc family this library exports.
  *
- * Small requests go straight to the next allocator: one acquire load (bm_ready), one
- * compare with the threshold, one indirect call; no lock, no system call. Requests of
- * at least BIGMAAC_MIN_BIGMAAC_SIZE become disk-backed regions (region.c). Pointers are
- * routed back by address: inside the reserved range they are ours, inside the bootstrap
+ * Small requests go straight to the next allocator: one load and one compare with the
+ * threshold (bm_divert_from), then a tail call; no lock, no system call, no TLS. free
+ * is two range compares and one branch before its tail call. Everything else takes an
+ * out-of-line slow path: the bootstrap buffer while the next allocator is resolved,
+ * the fries arena (fries.c) from BIGMAAC_MIN_FRY_SIZE, disk-backed regions (region.c)
+ * from BIGMAAC_MIN_BIGMAAC_SIZE. Pointers are routed back by address: inside the
+ * reserved range they are ours (a fry if its chunk says so, O(1)), inside the bootstrap
  * buffer they are ignored, anything else belongs to the next allocator.
  */
 #include "internal.h"
@@ -18,9 +21,17 @@ static inline bool ready(void)
     return likely(__atomic_load_n(&bm_ready, __ATOMIC_ACQUIRE)) || bm_init();
 }
 
-static inline bool is_big(size_t size)
+/* The small path's one compare. bm_divert_from is 0 until the next allocator is known,
+ * so during bootstrap every request takes the slow path (acquire: see config.c). */
+static inline bool is_small(size_t size)
 {
-    return unlikely(size >= bm_config.min_big);
+    return likely(size < __atomic_load_n(&bm_divert_from, __ATOMIC_ACQUIRE));
+}
+
+/* Inside the reservation or the bootstrap buffer. Both compares, one branch. */
+static inline bool is_ours(const void *p)
+{
+    return bm_space_owns(p) | bm_bootstrap_owns(p);
 }
 
 static bool power_of_two(size_t x)
@@ -28,11 +39,59 @@ static bool power_of_two(size_t x)
     return x && !(x & (x - 1));
 }
 
-BM_EXPORT void *malloc(size_t size)
+/* RAM from the next allocator: small requests, and fries when the arena cannot serve. */
+static void *next_alloc(size_t size, size_t align, bool zero)
+{
+    if (zero)
+        return bm_next.calloc(1, size);
+    if (align <= 16)
+        return bm_next.malloc(size);
+    if (bm_next.memalign)
+        return bm_next.memalign(align, size);
+    void *p = NULL;
+    return bm_next.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size)
+               ? NULL
+               : p;
+}
+
+/* A fry, or RAM: the arena full or unusable is a counted fall-back; a full disk is one
+ * too when BIGMAAC_ON_DISK_FULL=ram, else a failure with ENOMEM. */
+static void *fry_alloc(unsigned cls, size_t size, size_t align, bool zero)
+{
+    void *p = bm_fry_alloc(cls, zero);
+    if (p)
+        return p;
+    if (errno == ENOSPC && bm_config.on_disk_full != BM_DISK_FULL_RAM) {
+        bm_count(&bm_counters.failures, 1);
+        errno = ENOMEM;
+        return NULL;
+    }
+    p = next_alloc(size, align, zero);
+    if (p)
+        bm_count(&bm_counters.fallbacks, 1);
+    return p;
+}
+
+/* Everything not small: bootstrap, fries, big regions. align 0 or a power of two. */
+static __attribute__((noinline)) void *divert(size_t size, size_t align, bool zero)
 {
     if (!ready())
-        return bm_bootstrap_alloc(size, 16);
-    return is_big(size) ? bm_big_alloc(size, 0, false) : bm_next.malloc(size);
+        return bm_bootstrap_alloc(size, align ? align : 16);
+    if (size >= bm_config.min_big)
+        return bm_big_alloc(size, align, zero);
+    if (bm_config.min_fry && size >= bm_config.min_fry) {
+        int cls = bm_fry_class_of(size, align);
+        return cls >= 0 ? fry_alloc((unsigned)cls, size, align, zero)
+                        : bm_big_alloc(size, align, zero); /* too large to share a chunk */
+    }
+    return next_alloc(size, align, zero); /* the configuration came in after the check */
+}
+
+BM_EXPORT void *malloc(size_t size)
+{
+    if (is_small(size))
+        return bm_next.malloc(size);
+    return divert(size, 0, false);
 }
 
 BM_EXPORT void *calloc(size_t count, size_t size)
@@ -42,22 +101,36 @@ BM_EXPORT void *calloc(size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (!ready())
-        return bm_bootstrap_alloc(total, 16);
     /* Diverted by the product: np.zeros calls calloc(nbytes, 1). */
-    return is_big(total) ? bm_big_alloc(total, 0, true) : bm_next.calloc(count, size);
+    if (is_small(total))
+        return bm_next.calloc(count, size);
+    return divert(total, 0, true);
 }
 
-BM_EXPORT void free(void *p)
+static __attribute__((noinline)) void free_ours(void *p)
 {
     if (!p || bm_bootstrap_owns(p))
         return;
     if (bm_space_owns(p)) {
-        bm_big_free(p);
+        struct bm_fry_chunk *chunk = bm_fry_chunk_of(p);
+        if (chunk)
+            bm_fry_free(chunk, p);
+        else
+            bm_big_free(p);
         return;
     }
-    if (ready())
+    if (ready() && bm_next.free)
         bm_next.free(p);
+}
+
+BM_EXPORT void free(void *p)
+{
+    void (*next_free)(void *) = bm_next.free;
+    if (likely(!is_ours(p) && next_free)) {
+        next_free(p);
+        return;
+    }
+    free_ours(p);
 }
 
 BM_EXPORT void cfree(void *p)
@@ -71,8 +144,10 @@ static size_t usable_size(void *p)
         return 0;
     if (bm_bootstrap_owns(p))
         return bm_bootstrap_size(p);
-    if (bm_space_owns(p))
-        return bm_big_usable(p);
+    if (bm_space_owns(p)) {
+        struct bm_fry_chunk *chunk = bm_fry_chunk_of(p);
+        return chunk ? bm_fry_usable(chunk, p) : bm_big_usable(p);
+    }
     return ready() && bm_next.malloc_usable_size ? bm_next.malloc_usable_size(p) : 0;
 }
 
@@ -81,19 +156,36 @@ BM_EXPORT size_t malloc_usable_size(void *p)
     return usable_size(p);
 }
 
-/* A block of the next allocator (or the bootstrap buffer) that must become big. */
-static void *promote(void *p, size_t size)
+/* Move p's data to a fresh block of size bytes in whatever tier serves that size, then
+ * free p. On failure p stays valid, as realloc promises. */
+static void *move(void *p, size_t size)
 {
-    void *fresh = bm_big_alloc(size, 0, false);
+    void *fresh = is_small(size) ? bm_next.malloc(size) : divert(size, 0, false);
     if (!fresh)
         return NULL;
-    size_t old = usable_size(p);
-    memcpy(fresh, p, old < size ? old : size);
+    size_t old = usable_size(p), kept = old < size ? old : size;
+    memcpy(fresh, p, kept);
+    bm_count(&bm_counters.realloc_moved, 1);
+    bm_count(&bm_counters.realloc_copied, (int64_t)kept);
     free(p);
     return fresh;
 }
 
-BM_EXPORT void *realloc(void *p, size_t size)
+/* A fry: stays when the new size still belongs to its class, else moves. */
+static void *fry_realloc(struct bm_fry_chunk *chunk, void *p, size_t size)
+{
+    int cls = size >= bm_config.min_fry && size < bm_config.min_big ? bm_fry_class_of(size, 0)
+                                                                     : -1;
+    if (cls >= 0 && (uint32_t)cls + 1 == chunk->cls) {
+        bm_count(&bm_counters.reallocs, 1);
+        return p;
+    }
+    if (__atomic_load_n(&chunk->state, __ATOMIC_RELAXED) == BM_FRY_ACTIVE)
+        bm_count(&bm_counters.reallocs, 1);
+    return move(p, size);
+}
+
+static __attribute__((noinline)) void *realloc_ours(void *p, size_t size)
 {
     if (!p)
         return malloc(size);
@@ -101,8 +193,15 @@ BM_EXPORT void *realloc(void *p, size_t size)
         free(p); /* glibc: realloc(p, 0) frees p and returns NULL */
         return NULL;
     }
-    if (bm_space_owns(p))
+    if (bm_space_owns(p)) {
+        struct bm_fry_chunk *chunk = bm_fry_chunk_of(p);
+        if (chunk)
+            return fry_realloc(chunk, p, size);
+        /* A big block shrinking into the fries range becomes a fry. */
+        if (bm_config.min_fry && size >= bm_config.min_fry && size < bm_config.min_big)
+            return move(p, size);
         return bm_big_realloc(p, size);
+    }
     if (bm_bootstrap_owns(p)) {
         void *fresh = malloc(size);
         if (fresh)
@@ -113,7 +212,14 @@ BM_EXPORT void *realloc(void *p, size_t size)
         errno = ENOMEM; /* a foreign block while we resolve: cannot know its size */
         return NULL;
     }
-    return is_big(size) ? promote(p, size) : bm_next.realloc(p, size);
+    return is_small(size) ? bm_next.realloc(p, size) : move(p, size);
+}
+
+BM_EXPORT void *realloc(void *p, size_t size)
+{
+    if (likely(!is_ours(p) && is_small(size)))
+        return bm_next.realloc(p, size);
+    return realloc_ours(p, size);
 }
 
 BM_EXPORT void *reallocarray(void *p, size_t count, size_t size)
@@ -129,16 +235,9 @@ BM_EXPORT void *reallocarray(void *p, size_t count, size_t size)
 /* Alignment already validated; align is a power of two. */
 static void *aligned(size_t align, size_t size)
 {
-    if (!ready())
-        return bm_bootstrap_alloc(size, align);
-    if (is_big(size))
-        return bm_big_alloc(size, align, false);
-    if (bm_next.memalign)
-        return bm_next.memalign(align, size);
-    void *p = NULL;
-    return bm_next.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size)
-               ? NULL
-               : p;
+    if (is_small(size))
+        return next_alloc(size, align, false);
+    return divert(size, align, false);
 }
 
 BM_EXPORT int posix_memalign(void **out, size_t align, size_t size)

@@ -1,0 +1,349 @@
+/* fries_cases.h: workload cases of the fries tier, included by workload.c.
+ *
+ * The driver runs them with BIGMAAC_MIN_FRY_SIZE=4K (and the default 32 MiB big
+ * threshold), so requests of 4 KiB up to 1 MiB are fries: blocks of a 2 MiB chunk of
+ * the swap file; larger ones up to 32 MiB get a region of their own.
+ */
+#ifndef BIGMAAC_TEST_FRIES_CASES_H
+#define BIGMAAC_TEST_FRIES_CASES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define FRY_MIN 4096
+
+/* Every entry point for fry sizes, each block kept intact among its neighbours. */
+static int case_fries(void)
+{
+    char *under = malloc(FRY_MIN - 1);
+    CHECK(under && !owns(under), "one byte under BIGMAAC_MIN_FRY_SIZE is not ours");
+    free(under);
+    enum { N = 300 };
+    static char *blocks[N];
+    static size_t sizes[N];
+    for (int i = 0; i < N; i++) {
+        sizes[i] = FRY_MIN + (size_t)i * 3517 % (MIB - FRY_MIN);
+        blocks[i] = malloc(sizes[i]);
+        CHECK(blocks[i] && owns(blocks[i]), "malloc(%zu) is a fry", sizes[i]);
+        size_t usable = malloc_usable_size(blocks[i]);
+        CHECK(usable >= sizes[i] && usable <= sizes[i] + sizes[i] / 4 + 16,
+              "usable %zu for %zu: a size class wastes at most a quarter", usable, sizes[i]);
+        CHECK(((uintptr_t)blocks[i] & 15) == 0, "16-byte aligned");
+        fill_pattern(blocks[i], sizes[i], (uint64_t)i);
+    }
+    for (int i = 0; i < N; i++)
+        CHECK(check_pattern(blocks[i], sizes[i], (uint64_t)i) == SIZE_MAX, "block %d", i);
+    char *largest = malloc(MIB), *own_region = malloc(MIB + 1);
+    CHECK(owns(largest) && owns(own_region) && page_aligned(own_region),
+          "1 MiB is a fry; above it a region of its own");
+    free(largest);
+    free(own_region);
+
+    /* calloc: a reused block holds old data, calloc must not show it. */
+    char *dirty = malloc(8000);
+    memset(dirty, 0xAB, 8000);
+    free(dirty);
+    unsigned char *zero = calloc(1000, 8);
+    CHECK(zero && owns(zero), "calloc(1000, 8) is a fry");
+    for (size_t i = 0; i < 8000; i++)
+        CHECK(zero[i] == 0, "calloc byte %zu", i);
+    free(zero);
+
+    /* Alignment beyond 16 and up to the page size and past it. */
+    void *p = NULL;
+    CHECK(posix_memalign(&p, 4096, 5000) == 0 && owns(p) && page_aligned(p), "posix_memalign");
+    free(p);
+    char *a = aligned_alloc(65536, 10000);
+    CHECK(a && owns(a) && ((uintptr_t)a & 65535) == 0, "aligned_alloc 64K");
+    char *m = memalign(256, 4100), *v = valloc(5000), *pv = pvalloc(5000);
+    CHECK(m && owns(m) && ((uintptr_t)m & 255) == 0, "memalign 256");
+    CHECK(v && owns(v) && page_aligned(v) && pv && page_aligned(pv), "valloc, pvalloc");
+    CHECK(malloc_usable_size(pv) >= 8192, "pvalloc rounds up to pages");
+    free(a), free(m), free(v), free(pv);
+
+    /* realloc through every tier and back, data kept at each step. */
+    char *r = malloc(100);
+    fill_pattern(r, 96, 50);
+    r = realloc(r, 10000);
+    CHECK(r && owns(r) && check_pattern(r, 96, 50) == SIZE_MAX, "small -> fry");
+    fill_pattern(r, 10000, 51);
+    uintptr_t before = (uintptr_t)r;
+    r = realloc(r, 10001);
+    CHECK((uintptr_t)r == before, "a size of the same class stays in place");
+    r = realloc(r, 20000);
+    CHECK(r && owns(r) && check_pattern(r, 10000, 51) == SIZE_MAX, "fry -> larger fry");
+    r = realloc(r, 40 * MIB);
+    CHECK(r && owns(r) && check_pattern(r, 10000, 51) == SIZE_MAX, "fry -> big");
+    r = realloc(r, 50000);
+    CHECK(r && owns(r) && malloc_usable_size(r) < MIB && check_pattern(r, 10000, 51) == SIZE_MAX,
+          "big -> fry");
+    r = realloc(r, 1000);
+    CHECK(r && !owns(r) && check_pattern(r, 1000, 51) == SIZE_MAX, "fry -> small");
+    r = realloc(r, 6000);
+    CHECK(r && owns(r), "small -> fry again");
+    CHECK(realloc(r, 0) == NULL, "realloc(fry, 0) frees and returns NULL, as glibc");
+    volatile size_t huge = SIZE_MAX / 2; /* hidden from the compiler's own check */
+    errno = 0;
+    CHECK(reallocarray(NULL, huge, 4) == NULL && errno == ENOMEM, "reallocarray overflow");
+    char *ra = reallocarray(NULL, 100, 64);
+    CHECK(ra && owns(ra), "reallocarray of 6400 bytes is a fry");
+    free(ra);
+
+    for (int i = 0; i < N; i++) {
+        errno = 4321;
+        free(blocks[i]);
+        CHECK(errno == 4321, "free of a fry keeps errno");
+    }
+    return 0;
+}
+
+/* Churn: the arena reuses freed blocks and chunks; the swap file does not grow. */
+static int case_fries_reuse(void)
+{
+    enum { N = 512, ROUNDS = 100 };
+    static char *blocks[N];
+    long long first = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++) {
+            blocks[i] = malloc(16384 + (size_t)(i % 7) * 1000);
+            CHECK(blocks[i] && owns(blocks[i]), "round %d block %d", round, i);
+            blocks[i][0] = (char)i;
+        }
+        long long used = swap_file_bytes();
+        if (round == 0)
+            first = used;
+        /* Slack for the file system's extent blocks, less than a chunk (2 MiB). */
+        CHECK(used > 0 && used <= first + (long long)MIB,
+              "round %d: swap file holds %lld bytes, %lld at first", round, used, first);
+        for (int i = 0; i < N; i++)
+            free(blocks[i]);
+    }
+    return 0;
+}
+
+/* Freed whole chunks go back to the disk (and RAM): the swap file's blocks fall. */
+static int case_fries_punch(void)
+{
+    enum { N = 4096 };
+    static char *blocks[N];
+    /* stdio and opendir (in swap_file_bytes) hold fries of their own: count them first. */
+    free(malloc(FRY_MIN));
+    long long before = swap_file_bytes();
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(16384);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d", i);
+        fill_pattern(blocks[i], 16384, (uint64_t)i);
+    }
+    long long full = swap_file_bytes();
+    CHECK(full >= (long long)(N * 16384), "64 MiB of fries hold %lld bytes of disk", full);
+    for (int i = 0; i < N; i += 2) /* every other block: no chunk empties */
+        free(blocks[i]);
+    long long half = swap_file_bytes();
+    CHECK(half >= (long long)(N * 16384) - (long long)(4 * MIB), "chunks with live blocks keep "
+          "their disk: %lld of %lld", half, full);
+    for (int i = 1; i < N; i += 2)
+        CHECK(check_pattern(blocks[i], 16384, (uint64_t)i) == SIZE_MAX, "block %d", i);
+    for (int i = 1; i < N; i += 2)
+        free(blocks[i]);
+    long long after = swap_file_bytes();
+    /* This thread's cache may keep its last 16 blocks: at most two chunks. */
+    CHECK(after <= before + (long long)(4 * MIB), "after freeing everything the swap file "
+          "holds %lld bytes (%lld when full, %lld before); empty chunks must be punched", after,
+          full, before);
+    return 0;
+}
+
+/* 8 threads pass fries to each other through shared slots; each checks what it gets. */
+enum { FRY_SLOTS = 64, FRY_THREADS = 8, FRY_OPS = 20000 };
+static char *_Atomic fry_slots[FRY_SLOTS];
+
+static size_t fry_size_of(const char *p)
+{
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    return size;
+}
+
+static void *fry_trader(void *arg)
+{
+    uint64_t x = (uint64_t)(uintptr_t)arg * 2654435761u + 1;
+    for (int op = 0; op < FRY_OPS; op++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t size = FRY_MIN + (size_t)(x >> 20) % (96 * 1024);
+        char *mine = (x & 1) ? malloc(size) : calloc(1, size);
+        if (!mine || !owns(mine))
+            return "allocation failed or not a fry";
+        memcpy(mine, &size, sizeof size);
+        fill_pattern(mine + 64, size - 64, (uint64_t)(uintptr_t)mine);
+        char *theirs = atomic_exchange(&fry_slots[x % FRY_SLOTS], mine);
+        if (theirs) {
+            size_t n = fry_size_of(theirs);
+            if (check_pattern(theirs + 64, n - 64, (uint64_t)(uintptr_t)theirs) != SIZE_MAX)
+                return "a block changed while another thread held it";
+            if (op % 3 == 0)
+                theirs = realloc(theirs, n + 5000);
+            free(theirs);
+        }
+    }
+    return NULL;
+}
+
+/* The last holder of the slots: checks and frees them, then exits like the others. */
+static void *fry_drainer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < FRY_SLOTS; i++) {
+        char *p = fry_slots[i];
+        if (!p)
+            continue;
+        size_t n = fry_size_of(p);
+        if (check_pattern(p + 64, n - 64, (uint64_t)(uintptr_t)p) != SIZE_MAX)
+            return "a block changed after its last holder exited";
+        free(p);
+    }
+    return NULL;
+}
+
+static int case_fries_threads(void)
+{
+    pthread_t threads[FRY_THREADS];
+    free(malloc(FRY_MIN));
+    long long before = swap_file_bytes(); /* stdio's and opendir's fries */
+    for (int i = 0; i < FRY_THREADS; i++)
+        CHECK(pthread_create(&threads[i], NULL, fry_trader, (void *)(uintptr_t)(i + 1)) == 0,
+              "thread %d", i);
+    for (int i = 0; i < FRY_THREADS; i++) {
+        void *why;
+        pthread_join(threads[i], &why);
+        CHECK(why == NULL, "thread %d: %s", i, (const char *)why);
+    }
+    pthread_t drainer;
+    void *why;
+    CHECK(pthread_create(&drainer, NULL, fry_drainer, NULL) == 0, "drainer");
+    pthread_join(drainer, &why);
+    CHECK(why == NULL, "drainer: %s", (const char *)why);
+    /* Every thread's cache went back at its exit: every chunk emptied and was punched. */
+    long long left = swap_file_bytes();
+    /* Up to 1 MiB of slack for the file system's extent blocks; a chunk is 2 MiB. */
+    CHECK(left >= 0 && left <= before + (long long)MIB, "swap file holds %lld bytes after every fry was freed "
+          "and every thread exited, %lld before", left, before);
+    return 0;
+}
+
+/* A child's writes and frees of inherited fries never reach the parent; it makes its
+ * own fries afterwards. */
+static int case_fries_fork(void)
+{
+    char *shared = malloc(65536);
+    CHECK(shared && owns(shared), "fry");
+    fill_pattern(shared, 65536, 70);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (check_pattern(shared, 65536, 70) != SIZE_MAX)
+            _exit(3);
+        memset(shared, 0x5A, 65536);
+        free(shared);
+        char *own[64];
+        for (int i = 0; i < 64; i++) {
+            own[i] = malloc(65536);
+            if (!own[i] || !owns(own[i]))
+                _exit(4);
+            fill_pattern(own[i], 65536, (uint64_t)i);
+        }
+        for (int i = 0; i < 64; i++)
+            if (check_pattern(own[i], 65536, (uint64_t)i) != SIZE_MAX)
+                _exit(5);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "child status %d", status);
+    CHECK(check_pattern(shared, 65536, 70) == SIZE_MAX, "the child's write reached the parent");
+    char *next = malloc(65536);
+    CHECK(next && owns(next) && next != shared, "the parent's block is still its own");
+    free(next);
+    free(shared);
+    return 0;
+}
+
+/* On a small disk: fries fail cleanly (or fall back to RAM), never SIGBUS. */
+static int fries_fill_disk(bool ram)
+{
+    enum { MAX = 8192, SIZE = 65536 };
+    static char *blocks[MAX];
+    int n = 0, in_ram = 0;
+    errno = 0;
+    while (n < MAX && (blocks[n] = malloc(SIZE)) != NULL) {
+        in_ram += !owns(blocks[n]);
+        if (!ram)
+            CHECK(owns(blocks[n]), "disk-backed until the disk is full");
+        if (ram && in_ram > 100)
+            break;
+        n++;
+    }
+    if (ram) {
+        CHECK(in_ram > 100, "BIGMAAC_ON_DISK_FULL=ram: fries beyond the disk come from RAM");
+    } else {
+        CHECK(n > 0 && n < MAX, "the small disk filled after %d fries", n);
+        CHECK(errno == ENOMEM, "a full disk is ENOMEM (errno %d)", errno);
+    }
+    for (int i = 0; i < n; i++)
+        fill_pattern(blocks[i], SIZE, (uint64_t)i);
+    for (int i = 0; i < n; i++)
+        CHECK(check_pattern(blocks[i], SIZE, (uint64_t)i) == SIZE_MAX, "block %d", i);
+    for (int i = 0; i < n / 2; i++)
+        free(blocks[i]);
+    char *again = malloc(SIZE);
+    CHECK(again && owns(again), "space freed is usable again");
+    fill_pattern(again, SIZE, 1);
+    free(again);
+    for (int i = n / 2; i < n; i++)
+        free(blocks[i]);
+    return 0;
+}
+
+/* Holds N fries of SIZE for the driver to read the segment; "free" frees them. */
+static int case_fries_hold(const char *arg)
+{
+    size_t n = parse_size(arg), size = 100000;
+    /* stdin's buffer would be a fry made at the first command: give it one now. */
+    static char input_buffer[4096];
+    setvbuf(stdin, input_buffer, _IOFBF, sizeof input_buffer);
+    char **blocks = calloc(n, sizeof *blocks); /* small: not a fry */
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = malloc(size);
+        CHECK(blocks[i] && owns(blocks[i]), "fry %zu", i);
+        memset(blocks[i], 1, size);
+    }
+    printf("ready\n");
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        if (!strncmp(line, "free", 4)) {
+            for (size_t i = 0; i < n; i++)
+                free(blocks[i]);
+            printf("freed\n");
+            fflush(stdout);
+        } else if (!strncmp(line, "exit", 4)) {
+            break;
+        }
+    }
+    free(blocks);
+    return 0;
+}
+
+/* -1 when name is not a fries case. */
+static int fries_case(const char *name, const char *arg)
+{
+    if (!strcmp(name, "fries")) return case_fries();
+    if (!strcmp(name, "fries-reuse")) return case_fries_reuse();
+    if (!strcmp(name, "fries-punch")) return case_fries_punch();
+    if (!strcmp(name, "fries-threads")) return case_fries_threads();
+    if (!strcmp(name, "fries-fork")) return case_fries_fork();
+    if (!strcmp(name, "fries-diskfull")) return fries_fill_disk(false);
+    if (!strcmp(name, "fries-diskfull-ram")) return fries_fill_disk(true);
+    if (!strcmp(name, "fries-hold")) return case_fries_hold(arg);
+    return -1;
+}
+
+#endif
