@@ -9,8 +9,10 @@
  *   under a temporary name and renamed), so they never change afterwards;
  * - stats are written only by the process's control thread, under stats.seq
  *   (odd while writing);
- * - control carries page-out requests and results (atomics and shared futexes);
- *   only someone who can open the file for writing can make a request.
+ * - control carries page-out and residency requests and results (atomics and shared
+ *   futexes); only someone who can open the file for writing can make a request;
+ * - residency is written only by the control thread, under residency.seq, when
+ *   a residency request asks for it (never on a timer).
  *
  * All fields are fixed width and naturally aligned; there are no pointers (addresses are
  * plain numbers). Versioning rule: any change of layout or meaning bumps
@@ -40,7 +42,7 @@ extern "C" {
 /* ------------------------------------------------------------------ layout */
 
 #define BIGMAAC_SEGMENT_MAGIC UINT64_C(0x31474553434d4742) /* "BGMCSEG1" */
-#define BIGMAAC_SEGMENT_VERSION 1u
+#define BIGMAAC_SEGMENT_VERSION 2u
 #define BIGMAAC_SEGMENT_SUFFIX ".seg"
 
 #define BIGMAAC_TABLE_SLOTS 1024   /* live allocations published: the largest ones */
@@ -89,6 +91,7 @@ struct bigmaac_identity {
     uint64_t min_fry_size;        /* BIGMAAC_MIN_FRY_SIZE in effect, 0 = fries off */
     uint64_t reserve_size;        /* address space reserved for big regions */
     uint64_t swap_fs_magic;       /* statfs f_type of the swap dir */
+    uint64_t dirty_budget;        /* dirty bytes the library keeps under, 0 = no budget */
     uint32_t flags;               /* enum bigmaac_identity_flags */
     uint32_t reserved0;
     char kernel_id[BIGMAAC_KERNEL_ID_MAX];   /* BIGMAAC_KERNEL_ID */
@@ -119,7 +122,14 @@ struct bigmaac_control {
     uint64_t resident_before; /* page-cache residency of the process's swap files */
     uint64_t resident_after;
     uint64_t dirty_before;
-    uint64_t reserved[4];
+    /* Residency requests (version 2): a requester adds 1 to residency_request and rings
+     * doorbell; the control thread measures, publishes the residency section, stores the
+     * request it answered in residency_done, then bumps and wakes residency_ready. */
+    uint64_t residency_request;
+    uint64_t residency_done;
+    uint32_t residency_ready; /* futex */
+    uint32_t reserved1;
+    uint64_t reserved[2];
 };
 
 /* Process counters; all bytes are mapped (page-rounded) bytes. */
@@ -136,7 +146,9 @@ struct bigmaac_counters {
     uint64_t fallbacks;           /* big requests served from RAM instead (swap dir unusable) */
     uint64_t failures;            /* big requests that returned NULL (e.g. disk full) */
     uint64_t pageouts;            /* page-outs completed */
-    uint64_t reserved[4];
+    uint64_t budget_writebacks;   /* write-backs the dirty budget started */
+    uint64_t dirty_peak;          /* most dirty swap-file bytes the budget check saw */
+    uint64_t reserved[2];
 };
 
 struct bigmaac_allocation {
@@ -158,6 +170,34 @@ struct bigmaac_stats {
     struct bigmaac_allocation table[BIGMAAC_TABLE_SLOTS];
 };
 
+/* Residency of one published allocation, measured on request. */
+struct bigmaac_allocation_residency {
+    uint64_t address;
+    uint64_t size;                /* mapped bytes */
+    uint64_t resident;            /* its swap-file range in the page cache */
+    uint64_t dirty;               /* of which dirty or under write-back */
+};
+
+/* bigmaac_residency.flags */
+enum bigmaac_residency_flags {
+    BIGMAAC_RESIDENCY_DIRTY_KNOWN = 1u << 0, /* from cachestat(2); without it dirty is 0 */
+};
+
+/* The answer to the latest residency request. Bytes are page-cache bytes of the
+ * process's swap-file ranges: see docs/segment.md for what that is and is not. */
+struct bigmaac_residency {
+    uint64_t seq;                 /* seqlock: odd while the control thread writes */
+    uint64_t request_id;          /* the residency_request this answers */
+    uint64_t measured_ns;         /* CLOCK_REALTIME when measured */
+    uint64_t duration_ns;         /* what the measurement cost */
+    uint64_t resident;            /* all live disk-backed allocations */
+    uint64_t dirty;
+    uint32_t flags;               /* enum bigmaac_residency_flags */
+    uint32_t count;               /* valid entries in table, largest first */
+    uint64_t total;               /* live allocations in all (table may hold fewer) */
+    struct bigmaac_allocation_residency table[BIGMAAC_TABLE_SLOTS];
+};
+
 /* The whole file. Sections start on cache lines; control is in the first page so a
  * requester maps just that page. */
 struct bigmaac_segment {
@@ -167,6 +207,7 @@ struct bigmaac_segment {
     uint8_t pad1[64 - sizeof(struct bigmaac_control) % 64];
     struct bigmaac_identity identity;
     struct bigmaac_stats stats;
+    struct bigmaac_residency residency;
 };
 
 /* ------------------------------------------------------------------ reader API */
@@ -267,6 +308,18 @@ BIGMAAC_API int bigmaac_pageout_wait(struct bigmaac_pageout_request *req, int ti
 BIGMAAC_API int bigmaac_pageout_cancel(struct bigmaac_pageout_request *req);
 
 BIGMAAC_API void bigmaac_pageout_close(struct bigmaac_pageout_request *req);
+
+/* ---------------------------------------------------------- residency requests */
+
+/* Ask pid to measure the residency of its disk-backed memory now, wait for the answer
+ * (at most timeout_ms) and copy it into out. Needs write access, like a page-out
+ * request. The process measures on its control thread, between page-out chunks if one
+ * runs; the cost is one cachestat(2) per live allocation. NO_PROCESS/STALE if gone,
+ * PERMISSION for another user's process, TIMEOUT if no answer came in time (a stopped
+ * process), TORN if the answer kept changing under the copy. In C++ the function hides
+ * the struct's name: write `struct bigmaac_residency` for the type. */
+BIGMAAC_API int bigmaac_residency(const char *dir, int32_t pid, int timeout_ms,
+                                  struct bigmaac_residency *out);
 
 #ifdef __cplusplus
 }

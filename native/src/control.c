@@ -1,15 +1,18 @@
 /* control.c: the control thread, the segment's only writer.
  *
  * It sleeps on the control block's doorbell futex (shared: requesters in other
- * processes ring it too), and on each wake-up serves a pending page-out request and
- * republishes the stats, at most every 5 ms; it also drops the data of freed regions
- * kept for reuse once their delay has passed (recycle.c). The timeout keeps the
- * heartbeat fresh. All signals are blocked in it so the program's signal handling is
- * unchanged.
+ * processes ring it too), and on each wake-up serves a pending page-out request,
+ * republishes the stats, answers a pending residency request, at most every 5 ms; it
+ * also drops the data of freed regions kept for reuse once their delay has passed
+ * (recycle.c), thaws memory frozen for children that are gone (cow.c) and keeps dirty
+ * pages under the budget (dirty.c), which may ask to be woken sooner than the heartbeat.
+ * The timeout keeps the heartbeat fresh. All signals are blocked in it so the program's
+ * signal handling is unchanged.
  */
 #include "internal.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
@@ -22,6 +25,8 @@
 #define STACK_SIZE (256 * 1024)
 
 static int started;
+/* The answer being built: too big for the stack, and only this thread uses it. */
+static struct bigmaac_residency residency;
 
 static void ring(uint32_t *word)
 {
@@ -46,6 +51,27 @@ static void write_result(struct bigmaac_control *control, uint64_t id, int statu
     ring(&control->done);
 }
 
+void bm_control_serve_residency(void)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    if (!map)
+        return;
+    struct bigmaac_control *control = &map->control;
+    uint64_t id = __atomic_load_n(&control->residency_request, __ATOMIC_ACQUIRE);
+    if (id == __atomic_load_n(&control->residency_done, __ATOMIC_RELAXED))
+        return;
+    /* Requests that arrived together share one measurement: id is the newest. */
+    const struct bigmaac_allocation *table;
+    size_t n = bm_segment_table(&table);
+    memset(&residency, 0, offsetof(struct bigmaac_residency, table));
+    if (bm_residency_measure(table, n, &residency) != BIGMAAC_OK)
+        residency.count = 0; /* no memory for the region list: answer with nothing */
+    residency.request_id = id;
+    bm_segment_publish_residency(&residency);
+    __atomic_store_n(&control->residency_done, id, __ATOMIC_RELEASE);
+    ring(&control->residency_ready);
+}
+
 /* A requester claimed request_id (reader.c); results lag behind until we serve it. */
 static void serve_request(struct bigmaac_control *control)
 {
@@ -63,6 +89,7 @@ static void serve_request(struct bigmaac_control *control)
         .bytes_total = &control->bytes_total,
         .cancel_word = &control->cancel_id,
         .cancel_value = id,
+        .between_chunks = bm_control_serve_residency,
     };
     int status = __atomic_load_n(&control->cancel_id, __ATOMIC_ACQUIRE) == id
                      ? BIGMAAC_ERR_CANCELLED
@@ -82,12 +109,19 @@ static void *control_main(void *unused)
         serve_request(&map->control);
         bm_segment_restore_if_removed();
         bm_recycle_tick();
+        bm_rebind_check();
+        bm_fork_tick();
+        long next_dirty_check = bm_dirty_tick();
         bm_segment_publish();
+        bm_control_serve_residency();
         /* Coalesce: a program allocating flat out rings on every call; publishing at
          * most every few milliseconds bounds our share of a CPU. */
         struct timespec pause = {.tv_sec = 0, .tv_nsec = PUBLISH_INTERVAL_NS};
         nanosleep(&pause, NULL);
-        struct timespec timeout = {.tv_sec = 0, .tv_nsec = HEARTBEAT_NS - PUBLISH_INTERVAL_NS};
+        long wait_ns = HEARTBEAT_NS - PUBLISH_INTERVAL_NS;
+        if (next_dirty_check > 0 && next_dirty_check < wait_ns)
+            wait_ns = next_dirty_check;
+        struct timespec timeout = {.tv_sec = 0, .tv_nsec = wait_ns};
         syscall(SYS_futex, &map->control.doorbell, FUTEX_WAIT, seen, &timeout, NULL, 0);
     }
 }

@@ -583,3 +583,68 @@ void bigmaac_pageout_close(struct bigmaac_pageout_request *req)
     req->control = NULL;
     req->fd = -1;
 }
+
+/* ------------------------------------------------------------------ residency requests */
+
+static int read_residency(int fd, struct bigmaac_residency *out)
+{
+    const off_t at = offsetof(struct bigmaac_segment, residency);
+    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+        uint64_t before, after;
+        int rc = read_exact(fd, &before, sizeof before, at);
+        if (rc == BIGMAAC_OK && !(before & 1))
+            rc = read_exact(fd, out, sizeof *out, at);
+        else if (rc == BIGMAAC_OK)
+            rc = BIGMAAC_ERR_TORN;
+        if (rc == BIGMAAC_OK)
+            rc = read_exact(fd, &after, sizeof after, at);
+        if (rc == BIGMAAC_OK && after == before && out->seq == before)
+            return BIGMAAC_OK;
+        if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
+            return rc;
+        if (attempt > 8)
+            sched_yield();
+    }
+    return BIGMAAC_ERR_TORN;
+}
+
+/* Waits until the control thread answered request id (or a later one). */
+static int wait_residency(struct bigmaac_pageout_request *req, uint64_t id, int timeout_ms)
+{
+    struct bigmaac_control *control = control_of(req);
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&control->residency_ready, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&control->residency_done, __ATOMIC_ACQUIRE) >= id)
+            return BIGMAAC_OK;
+        struct bigmaac_identity who = {.pid = req->pid, .start_time = req->start_time};
+        if (bigmaac_check_alive(&who) != BIGMAAC_OK)
+            return BIGMAAC_ERR_NO_PROCESS;
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return BIGMAAC_ERR_TIMEOUT;
+        uint64_t slice = deadline - now < POLL_SLICE_MS ? deadline - now : POLL_SLICE_MS;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)slice * 1000000L};
+        futex(&control->residency_ready, FUTEX_WAIT, seen, &ts);
+    }
+}
+
+int bigmaac_residency(const char *dir, int32_t pid, int timeout_ms, struct bigmaac_residency *out)
+{
+    if (pid <= 0 || !out || timeout_ms < 0)
+        return BIGMAAC_ERR_INVALID;
+    struct bigmaac_pageout_request req;
+    memset(&req, 0, sizeof req);
+    req.fd = -1;
+    int rc = open_for_request(dir, pid, &req);
+    if (rc)
+        return rc;
+    struct bigmaac_control *control = control_of(&req);
+    uint64_t id = __atomic_add_fetch(&control->residency_request, 1, __ATOMIC_ACQ_REL);
+    ring(&control->doorbell);
+    rc = wait_residency(&req, id, timeout_ms);
+    if (rc == BIGMAAC_OK)
+        rc = read_residency(req.fd, out);
+    bigmaac_pageout_close(&req);
+    return rc;
+}

@@ -3,7 +3,8 @@
  * Created at the first disk-backed allocation, never by processes that make none: the
  * file is filled under "<pid>.seg.tmp" and renamed, so a reader never sees a half-made
  * header or identity. Counters and the allocation table are written only by the
- * control thread, under stats.seq (odd while writing). The mapping is MADV_DONTFORK:
+ * control thread, under stats.seq (odd while writing), and so is the residency section,
+ * under its own residency.seq, when asked for. The mapping is MADV_DONTFORK:
  * a forked child cannot write into its parent's segment. A file removed by someone else
  * is recreated by the control thread within a second.
  */
@@ -103,6 +104,7 @@ static void fill_identity(struct bigmaac_identity *id)
     id->min_fry_size = bm_config.min_fry;
     id->reserve_size = __atomic_load_n(&bm_space.size, __ATOMIC_RELAXED);
     id->swap_fs_magic = bm_swap.fs_magic;
+    id->dirty_budget = bm_dirty_budget();
     id->flags = bm_swap.on_ram ? BIGMAAC_SWAP_ON_RAM : 0;
     copy_string(id->kernel_id, sizeof id->kernel_id, getenv("BIGMAAC_KERNEL_ID"));
     copy_string(id->label, sizeof id->label, getenv("BIGMAAC_LABEL"));
@@ -174,16 +176,24 @@ static bool create(void)
 /* Control thread: someone removed our file (rm -rf of the segment dir, an overeager
  * clean-up): publish again under a new file. The old mapping stays: other threads may
  * still ring its doorbell. Tried once per removal that fails, so no warning storm. */
+/* Held while the file is restored or removed at exit: the control thread still runs
+ * during exit's destructors, and must not bring back the file they just removed. */
+static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool exiting;
+
 void bm_segment_restore_if_removed(void)
 {
     struct stat st;
-    if (!bm_segment_get() || seg.restore_failed || fstat(seg.fd, &st) != 0 || st.st_nlink > 0)
-        return;
-    int old_fd = seg.fd;
-    if (create())
-        close(old_fd);
-    else
-        seg.restore_failed = true;
+    pthread_mutex_lock(&file_lock);
+    if (!exiting && bm_segment_get() && !seg.restore_failed && fstat(seg.fd, &st) == 0 &&
+        st.st_nlink == 0) {
+        int old_fd = seg.fd;
+        if (create())
+            close(old_fd);
+        else
+            seg.restore_failed = true;
+    }
+    pthread_mutex_unlock(&file_lock);
 }
 
 void bm_segment_ensure(void)
@@ -240,6 +250,8 @@ static void heap_offer(struct bigmaac_allocation *heap, size_t *n, const struct 
 {
     struct bigmaac_allocation entry = {
         .address = r->addr, .size = r->len, .created_ns = r->created_ns, .tier = BIGMAAC_TIER_BIG};
+    if (r->flags & BM_REGION_FRIES) /* one entry per fries chunk: its blocks out */
+        entry.size = bm_fry_chunk_bytes(r->addr), entry.tier = BIGMAAC_TIER_FRY;
     if (*n < BIGMAAC_TABLE_SLOTS) {
         heap[(*n)++] = entry;
         if (*n == BIGMAAC_TABLE_SLOTS)
@@ -270,8 +282,10 @@ static size_t gather_table(uint64_t *total)
     *total = 0;
     pthread_mutex_lock(&bm_lock);
     for (size_t i = 0; i < bm_space.count; i++) {
-        if (!bm_region_is_own_live(&bm_space.regions[i]))
-            continue;
+        if (!bm_region_is_own_live(&bm_space.regions[i]) ||
+            ((bm_space.regions[i].flags & BM_REGION_FRIES) &&
+             !bm_fry_chunk_bytes(bm_space.regions[i].addr)))
+            continue; /* an empty fries chunk holds nothing */
         heap_offer(table, &n, &bm_space.regions[i]);
         (*total)++;
     }
@@ -308,6 +322,37 @@ void bm_segment_publish(void)
     __atomic_store_n(&stats->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
+size_t bm_segment_table(const struct bigmaac_allocation **out)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    *out = table;
+    return map ? map->stats.table_count : 0;
+}
+
+/* Same seqlock discipline as the stats, on the residency section's own sequence. */
+void bm_segment_publish_residency(const struct bigmaac_residency *residency)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    if (!map)
+        return;
+    struct bigmaac_residency *r = &map->residency;
+    uint64_t seq = r->seq;
+    __atomic_store_n(&r->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    r->request_id = residency->request_id;
+    r->measured_ns = residency->measured_ns;
+    r->duration_ns = residency->duration_ns;
+    r->resident = residency->resident;
+    r->dirty = residency->dirty;
+    r->flags = residency->flags;
+    r->count = residency->count;
+    r->total = residency->total;
+    memcpy(r->table, residency->table, residency->count * sizeof r->table[0]);
+    memset(r->table + residency->count, 0,
+           (BIGMAAC_TABLE_SLOTS - residency->count) * sizeof r->table[0]);
+    __atomic_store_n(&r->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
 /* ------------------------------------------------------------------ fork and exit */
 
 /* The mapping is not inherited (MADV_DONTFORK): forget it, make ours on first use. */
@@ -320,6 +365,7 @@ void bm_segment_forget_after_fork(void)
     seg.restore_failed = false;
     seg.pid = 0;
     seg.path[0] = '\0';
+    pthread_mutex_init(&file_lock, NULL); /* the parent's control thread may hold it */
     __atomic_store_n(&seg.state, SEG_NONE, __ATOMIC_RELEASE);
 }
 
@@ -339,6 +385,9 @@ void bm_segment_remove_previous_image(void)
 
 __attribute__((destructor)) static void remove_at_exit(void)
 {
+    pthread_mutex_lock(&file_lock);
+    exiting = true;
     if (bm_segment_get() && seg.pid == getpid())
         unlink(seg.path);
+    pthread_mutex_unlock(&file_lock);
 }
