@@ -43,11 +43,36 @@ struct bigmaac_recycle_stats {
     uint64_t cached_count;  /* in the cache now */
     uint64_t cached_bytes;
     uint64_t ready_bytes;   /* of which not punched yet: data, disk and RAM still held */
+    uint64_t punched_tight; /* of punched: at once because memory was tight */
 };
 
 /* Counters of the cache of freed big regions (for tests and diagnostics). 0, or
  * BIGMAAC_ERR_INVALID when out is NULL. */
 BIGMAAC_API int bigmaac_recycle_stats(struct bigmaac_recycle_stats *out);
+
+struct bigmaac_realloc_stats {
+    uint64_t in_place;      /* big reallocs that kept their address (grown or shrunk) */
+    uint64_t moved;         /* reallocs that copied the data into a new block */
+    uint64_t bytes_copied;  /* bytes those copies moved */
+};
+
+/* realloc counters since the process started (or forked), for tests and diagnostics:
+ * growing a big block in place copies nothing. 0, or BIGMAAC_ERR_INVALID. */
+BIGMAAC_API int bigmaac_realloc_stats(struct bigmaac_realloc_stats *out);
+
+struct bigmaac_fork_stats {
+    uint64_t frozen_forks;      /* forks that write-protected memory a child maps */
+    uint64_t copied_chunks;     /* 2 MiB chunks copied on a write while a child could see them */
+    uint64_t ram_chunks;        /* of which copied to RAM (no disk or file for the copy) */
+    uint64_t thawed_chunks;     /* chunks made writable again without a copy (no child left) */
+    uint64_t unisolated_chunks; /* chunks written in place for lack of any memory to copy to */
+    uint64_t frozen_chunks;     /* write-protected now */
+    uint64_t backing_files;     /* swap files open now */
+};
+
+/* Counters of fork isolation (docs/fork.md) since the process started (or forked), for
+ * tests and diagnostics. 0, or BIGMAAC_ERR_INVALID. */
+BIGMAAC_API int bigmaac_fork_stats(struct bigmaac_fork_stats *out);
 
 #ifdef __cplusplus
 }

@@ -8,12 +8,18 @@
  *   reserve.c    the reserved address range and placement of regions inside it
  *   swapfile.c   the swap directory and the process's unlinked swap file
  *   region.c     big regions: create, free, resize (fallocate + MAP_SHARED)
+ *   fries.c      the fries arena: size classes, chunks, refill and return, punching
+ *   fries_cache.c per-thread caches of free fries (the lock-free fast path)
  *   recycle.c    freed big regions kept mapped (data punched) for the next request
+ *   rebind.c     malloc of RTLD_DEEPBIND libraries bound back to us
+ *   pressure.c   how much memory is left before it is tight (cgroup room), for recycle.c
  *   stats.c      counters updated with relaxed atomics on the big path
  *   segment.c    the stats segment file and its seqlock publication
  *   control.c    the control thread: publishes stats, serves page-out requests
  *   pageout.c    write-back then drop, residency measurement
+ *   dirty.c      the dirty budget: write-back started before dirty pages pile up
  *   fork.c       pthread_atfork handlers
+ *   cow.c        fork isolation: frozen chunks, copy on the parent's write, backing files
  *   reader.c     reader API (independent of everything above)
  */
 #ifndef BIGMAAC_INTERNAL_H
@@ -75,8 +81,9 @@ size_t bm_bootstrap_size(const void *p);
 enum bm_disk_full { BM_DISK_FULL_FAIL, BM_DISK_FULL_RAM };
 
 struct bm_config {
-    size_t min_big;          /* read on every allocation */
-    size_t min_fry;          /* 0 = fries off (issue 3) */
+    size_t min_big;
+    size_t min_fry;          /* 0 = fries off */
+    size_t fries_size;       /* SIZE_FRIES: address space of the fries arena */
     size_t reserve_size;     /* SIZE_BIGMAAC: address space reserved for big regions */
     size_t recycle_bytes;    /* freed bytes kept with their data for reuse (recycle.c) */
     enum bm_disk_full on_disk_full;
@@ -84,6 +91,11 @@ struct bm_config {
     char swap_dir[BIGMAAC_PATH_MAX];
 };
 extern struct bm_config bm_config;
+
+/* The size from which a request is ours: min_fry when fries are on, else min_big. 0
+ * until the next allocator is resolved, so that every request takes the slow path
+ * until then. Read (acquire) on every malloc: the one compare of the small path. */
+extern size_t bm_divert_from;
 
 /* Parse the environment. Returns false if the environment is not available yet
  * (too early in start-up): defaults stay in place and the constructor calls again. */
@@ -101,6 +113,7 @@ void bm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 enum bm_region_flags {
     BM_REGION_INHERITED = 1u << 0, /* mapped from the parent's file before a fork */
     BM_REGION_CACHED = 1u << 1,    /* freed, punched, kept mapped for reuse (recycle.c) */
+    BM_REGION_FRIES = 1u << 2,     /* a chunk of the fries arena (fries.c), never freed */
 };
 
 struct bm_region {
@@ -164,6 +177,10 @@ extern struct bm_swap bm_swap;
 
 /* Under bm_lock. Opens the process's unlinked swap file on first use. */
 bool bm_swap_ensure(void);
+/* A new unlinked file in the swap directory (O_CLOEXEC, 0600), or -1. */
+int bm_swap_open_file(void);
+/* cow.c: the file new regions go to from now on; -1: none (RAM until reset). */
+void bm_swap_set_active(int fd);
 
 /* ------------------------------------------------------------------ region.c */
 
@@ -182,6 +199,69 @@ void *bm_big_alloc(size_t size, size_t align, bool zero);
 void bm_big_free(void *p);
 void *bm_big_realloc(void *p, size_t size);
 size_t bm_big_usable(const void *p);
+
+/* ------------------------------------------------------------------ fries.c */
+
+/* A chunk is one folio-sized, folio-aligned region holding blocks of one size class, so
+ * an empty chunk is punched whole (see BM_FOLIO_MAX). */
+#define BM_FRY_CHUNK_SHIFT 21
+#define BM_FRY_CHUNK ((size_t)1 << BM_FRY_CHUNK_SHIFT)
+#define BM_FRY_MAX_BLOCK BM_MIB  /* larger fries get a region of their own */
+#define BM_FRY_CLASSES 60        /* 16..128 by 16, then 4 per doubling up to 1 MiB */
+
+enum bm_fry_state {
+    BM_FRY_EMPTY,    /* no block out; file range punched */
+    BM_FRY_ACTIVE,   /* disk reserved; blocks out or available */
+    BM_FRY_FOREIGN,  /* inherited across fork(): the parent's file, never reused */
+};
+
+/* One per 2 MiB-aligned granule of the reservation (whose base need not be aligned),
+ * found by address shift: ownership of a fry is O(1). Guarded by the fries lock except cls, set before any block is out. */
+struct bm_fry_chunk {
+    uint32_t cls;        /* size class + 1; 0: not a fries chunk */
+    uint32_t state;      /* enum bm_fry_state */
+    uint32_t used;       /* blocks out: held by the program or a thread cache */
+    uint32_t bump;       /* blocks from here on were never handed out since refilled */
+    void *free;          /* blocks given back, linked through their first word */
+    uint32_t next, prev; /* class list of chunks with room, or the empty list */
+};
+extern struct bm_fry_chunk *bm_fry_chunks; /* NULL until the first fry */
+
+/* The chunk of a pointer already known to lie in the reservation, or NULL. */
+static inline struct bm_fry_chunk *bm_fry_chunk_of(const void *p)
+{
+    struct bm_fry_chunk *chunks = __atomic_load_n(&bm_fry_chunks, __ATOMIC_ACQUIRE);
+    if (!chunks)
+        return NULL;
+    struct bm_fry_chunk *c = &chunks[((uintptr_t)p >> BM_FRY_CHUNK_SHIFT) -
+                                     (bm_space.base >> BM_FRY_CHUNK_SHIFT)];
+    return __atomic_load_n(&c->cls, __ATOMIC_RELAXED) ? c : NULL;
+}
+
+size_t bm_fry_class_size(unsigned cls);
+/* The class serving size bytes aligned to align (<= 16: any), or -1 when the block
+ * would exceed BM_FRY_MAX_BLOCK. */
+int bm_fry_class_of(size_t size, size_t align);
+/* A block of class cls; NULL with errno ENOSPC (disk full) or ENOMEM (arena full). */
+void *bm_fry_alloc(unsigned cls, bool zero);
+void bm_fry_free(struct bm_fry_chunk *chunk, void *p);
+size_t bm_fry_usable(struct bm_fry_chunk *chunk, const void *p);
+/* Bytes of blocks out of the chunk at addr (for the segment table), 0 if none. */
+uint64_t bm_fry_chunk_bytes(uintptr_t addr);
+/* Under the fries lock (fries_cache.c): move up to n blocks of cls from the arena
+ * into out / give n blocks back. */
+size_t bm_fry_refill(unsigned cls, void **out, size_t n);
+void bm_fry_return(void *const *blocks, size_t n);
+
+/* ------------------------------------------------------------------ fries_cache.c */
+
+/* Lock-free for the calling thread: a block from its cache, refilled from the arena. */
+void *bm_fry_cache_take(unsigned cls);
+void bm_fry_cache_give(unsigned cls, void *p);
+/* Once, at the arena's creation: the key whose destructor returns a thread's cache. */
+bool bm_fry_cache_init(void);
+/* In a forked child: the forking thread's cache holds the parent's blocks. */
+void bm_fry_cache_forget_after_fork(void);
 
 /* ------------------------------------------------------------------ recycle.c */
 
@@ -205,11 +285,27 @@ void bm_recycle_tick(void);
 /* In a forked child: the cache maps the parent's file; drop it without punching. */
 void bm_recycle_forget_after_fork(void);
 
+/* ------------------------------------------------------------------ rebind.c */
+
+/* If libraries were loaded since the last call, bind the malloc family of those that
+ * bypass us (RTLD_DEEPBIND) back to us. One dl_iterate_phdr step when nothing changed;
+ * call before handing out a disk-backed block, never under bm_lock. */
+void bm_rebind_check(void);
+
+/* ------------------------------------------------------------------ pressure.c */
+
+/* Control thread: bytes this process may still use before its memory cgroup (or,
+ * without a limit, the machine) is nearly full; 0 when memory is tight. A few small
+ * reads: never call it on the allocation path. */
+uint64_t bm_memory_room(void);
+
 /* ------------------------------------------------------------------ stats.c */
 
 struct bm_counters {
     uint64_t live_big_count;
     uint64_t live_big_bytes;
+    uint64_t live_fry_count;
+    uint64_t live_fry_bytes;
     uint64_t peak_bytes;
     uint64_t allocs;
     uint64_t frees;
@@ -218,6 +314,11 @@ struct bm_counters {
     uint64_t fallbacks;
     uint64_t failures;
     uint64_t pageouts;
+    uint64_t budget_writebacks;
+    uint64_t dirty_peak;
+    uint64_t realloc_in_place;  /* big reallocs that kept their address */
+    uint64_t realloc_moved;     /* reallocs that copied into a new block */
+    uint64_t realloc_copied;    /* bytes those copies moved */
 };
 extern struct bm_counters bm_counters;
 
@@ -226,6 +327,7 @@ static inline void bm_count(uint64_t *counter, int64_t delta)
     __atomic_add_fetch(counter, (uint64_t)delta, __ATOMIC_RELAXED);
 }
 void bm_stats_live_changed(int64_t count_delta, int64_t bytes_delta);
+void bm_stats_fry_changed(int64_t count_delta, int64_t bytes_delta);
 void bm_stats_copy(struct bigmaac_counters *out);
 void bm_stats_reset(void);
 uint64_t bm_now_ns(void);   /* CLOCK_REALTIME */
@@ -238,6 +340,10 @@ void bm_segment_ensure(void);
 struct bigmaac_segment *bm_segment_get(void);
 /* Control thread only: publish counters and the table under the seqlock. */
 void bm_segment_publish(void);
+/* Control thread: the table of the last publication (largest first); its length. */
+size_t bm_segment_table(const struct bigmaac_allocation **table);
+/* Control thread: publish a residency answer under residency.seq. */
+void bm_segment_publish_residency(const struct bigmaac_residency *residency);
 /* Wake the control thread (after a change worth publishing). */
 void bm_segment_ring(void);
 void bm_segment_forget_after_fork(void);
@@ -249,6 +355,8 @@ void bm_segment_remove_previous_image(void);
 /* ------------------------------------------------------------------ control.c */
 
 bool bm_control_start(void);
+/* Control thread: answer a pending residency request, if any. */
+void bm_control_serve_residency(void);
 void bm_control_forget_after_fork(void);
 
 /* ------------------------------------------------------------------ pageout.c */
@@ -258,11 +366,28 @@ struct bm_pageout_job {
     uint64_t *bytes_total;
     const uint64_t *cancel_word; /* stop when *cancel_word == cancel_value */
     uint64_t cancel_value;
+    void (*between_chunks)(void); /* NULL, or run after each chunk (without bm_lock) */
 };
 
 int bm_pageout_run(struct bm_pageout_job *job, struct bigmaac_pageout_result *result);
+/* Residency of all live regions (not under bm_lock; copies the list under it). */
 int bm_resident(uint64_t *resident, uint64_t *dirty);
+/* Totals over all live regions, and one entry per table entry (the published table). */
+int bm_residency_measure(const struct bigmaac_allocation *table, size_t n,
+                         struct bigmaac_residency *out);
+/* cachestat(2) of a range of a swap file (len 0: to its end): bytes cached, dirty or
+ * under write-back; false if unavailable. */
+bool bm_file_cachestat(int fd, off_t off, size_t len, uint64_t *cached, uint64_t *dirty);
 void bm_pageout_forget_after_fork(void);
+
+/* ------------------------------------------------------------------ dirty.c */
+
+/* The budget in bytes (0 = none): BIGMAAC_DIRTY_BUDGET, else derived from the memory
+ * cgroup's limit. Computed once, on first call. */
+uint64_t bm_dirty_budget(void);
+/* Control thread: start write-back if the swap file's dirty bytes exceed the budget.
+ * Returns in how many ns it wants to check again, or 0 (no need: wake on the doorbell). */
+long bm_dirty_tick(void);
 
 /* ------------------------------------------------------------------ reader.c */
 
@@ -272,5 +397,48 @@ uint64_t bm_process_start_time(int32_t pid);
 /* ------------------------------------------------------------------ fork.c */
 
 void bm_fork_register(void);
+
+/* ------------------------------------------------------------------ cow.c */
+
+/* Under bm_lock. A chunk (BM_FOLIO_MAX) of a region is backed by one of several swap
+ * files after a fork (docs/fork.md); before any fork, all of these act on bm_swap.fd. */
+/* Chunks starting in [addr, addr+len) are new: back them by the active file. False
+ * (errno EAGAIN) when there is none. */
+bool bm_backing_claim(uintptr_t addr, size_t len);
+/* fallocate / map MAP_SHARED each run of [addr, addr+len) on the file backing it. */
+bool bm_backing_reserve(uintptr_t addr, size_t len);
+bool bm_backing_map(uintptr_t addr, size_t len);
+/* Drop [addr, addr+len): zeros afterwards. Never touches a file range a child may map:
+ * whole chunks get a hole of the active file instead. */
+bool bm_backing_punch(uintptr_t addr, size_t len);
+/* sync_file_range / POSIX_FADV_DONTNEED each run on its file. */
+void bm_backing_sync(uintptr_t addr, size_t len, unsigned flags);
+void bm_backing_drop_cache(uintptr_t addr, size_t len);
+/* MADV_DONTNEED on the file-backed runs only (a RAM copy would lose its data). */
+void bm_backing_drop_pages(uintptr_t addr, size_t len);
+/* fn over each run of [addr, addr+len) with the file backing it (-1: a RAM copy). */
+typedef bool (*bm_backing_fn)(int fd, uintptr_t addr, size_t len, void *arg);
+bool bm_backing_runs(uintptr_t addr, size_t len, bm_backing_fn fn, void *arg);
+/* fn over every open backing file (bm_swap.fd alone before any fork). */
+typedef void (*bm_file_fn)(int fd, void *arg);
+void bm_backing_each_file(bm_file_fn fn, void *arg);
+/* A fork has made several backing files possible: from then on the two above need
+ * bm_lock (a file may be closed meanwhile); before, they may run without it. */
+bool bm_backing_split(void);
+/* Any chunk of [addr, addr+len) write-protected for a child (resize must move it). */
+bool bm_backing_frozen(uintptr_t addr, size_t len);
+/* The chunks starting in [addr, addr+len) are being unmapped. */
+void bm_backing_forget(uintptr_t addr, size_t len);
+/* atfork, under bm_lock. */
+void bm_cow_before_fork(void);
+void bm_cow_after_fork_parent(void);
+void bm_cow_after_fork_child(void);
+/* Any thread, no lock: make the frozen chunks of [addr, addr+len) writable before a
+ * system call writes there (syscalls.c). errno is kept. */
+void bm_cow_prepare_write(uintptr_t addr, size_t len);
+/* Once no child is left: thaw, punch what no chunk maps, close unused files. */
+void bm_cow_reap_locked(void);
+/* Control thread, not under bm_lock. */
+void bm_fork_tick(void);
 
 #endif /* BIGMAAC_INTERNAL_H */

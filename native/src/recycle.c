@@ -12,8 +12,12 @@
  *            only the mapping kept: taking it costs one fallocate, which re-reserves the
  *            disk, so a full disk still fails the allocation rather than raising SIGBUS.
  * The control thread punches ready regions PUNCH_DELAY_NS after their free, long before
- * the kernel's flusher would write their dead data back (dirty_expire: 30 s), and a
- * page-out punches them all first (memory is wanted). calloc never gets stale data:
+ * the kernel's flusher would write their dead data back (dirty_expire: 30 s). Memory
+ * tight (pressure.c: the cgroup nearly full) punches them sooner, before reclaim would
+ * write their dead data back or the job be OOM-killed: the control thread punches
+ * all of them when no room is left, a fresh allocation bigger than the room last seen
+ * punches them first, and while no room is left freed regions are punched at free.
+ * A page-out punches them all first too. calloc never gets stale data:
  * a ready region is punched and re-reserved before a calloc has it; a punched range
  * reads as zeros. The cache is bounded by count and bytes; the oldest entry leaves
  * first. Everything here runs under bm_lock.
@@ -46,7 +50,14 @@ static struct {
     uint64_t cached;   /* regions put in the cache, in all */
     uint64_t evicted;
     uint64_t punched;  /* ready regions punched later (delay, budget, page-out, calloc) */
+    uint64_t punched_tight;
 } totals;
+
+/* Memory room last seen by the control thread (pressure.c), with the ready and live
+ * bytes of that moment; read without the lock. */
+static uint64_t memory_room = UINT64_MAX;
+static uint64_t ready_at_room, live_at_room;
+#define ROOM_CHECK_NS 10000000u /* at most every 10 ms while anything is ready */
 
 /* A region of len fits a request of want when it is no more than 1/8 bigger: the
  * caller's usable size grows a little, the cache finds more hits. */
@@ -109,17 +120,43 @@ static size_t best_fit(size_t len, size_t align)
     return best;
 }
 
+/* The room last measured, less what freed-but-ready and live regions grew by since:
+ * a program that allocates, writes and frees in a loop outruns the control thread. */
+static uint64_t room_left(void)
+{
+    uint64_t room = __atomic_load_n(&memory_room, __ATOMIC_RELAXED);
+    if (room == UINT64_MAX)
+        return room;
+    uint64_t ready_then = __atomic_load_n(&ready_at_room, __ATOMIC_RELAXED);
+    uint64_t live_then = __atomic_load_n(&live_at_room, __ATOMIC_RELAXED);
+    uint64_t live = __atomic_load_n(&bm_counters.live_big_bytes, __ATOMIC_RELAXED);
+    uint64_t grown = (ready_bytes > ready_then ? ready_bytes - ready_then : 0) +
+                     (live > live_then ? live - live_then : 0);
+    return room > grown ? room - grown : 0;
+}
+
+static void punch_all_ready_for_room(void)
+{
+    for (size_t i = 0; i < cache_count; i++)
+        if (cache[i].ready && punch_slot(i))
+            totals.punched_tight++;
+}
+
 struct bm_region *bm_recycle_take(size_t len, size_t align, bool zero)
 {
     size_t i = best_fit(len, align);
-    if (i == cache_count)
+    if (i == cache_count) {
+        /* A fresh region will take new memory: if it may not fit, dead data goes first. */
+        if (ready_bytes && len > room_left())
+            punch_all_ready_for_room();
         return NULL;
+    }
     if (zero && !punch_slot(i))
         return NULL;
     struct cached hit = cache[i];
     /* The caller's fresh attempt meets the same fallocate error and reports it. */
     if (!hit.ready) {
-        if (fallocate(bm_swap.fd, 0, bm_space_offset(hit.addr), (off_t)hit.len) != 0)
+        if (!bm_backing_reserve(hit.addr, hit.len)) /* on its own file after a fork */
             return NULL;
         bm_count(&bm_counters.disk_reserved, (int64_t)hit.len);
     }
@@ -139,7 +176,8 @@ bool bm_recycle_put(struct bm_region *region)
         return false;
     /* Over the ready budget: punch now. If that fails the data could still be written
      * back, so the caller releases the region instead. */
-    size_t budget = bm_swap.on_ram ? 0 : bm_config.recycle_bytes;
+    bool tight = __atomic_load_n(&memory_room, __ATOMIC_RELAXED) == 0;
+    size_t budget = bm_swap.on_ram || tight ? 0 : bm_config.recycle_bytes;
     bool ready = ready_bytes + len <= budget;
     if (!ready && !punch(addr, len))
         return false;
@@ -193,12 +231,40 @@ void bm_recycle_punch_older_than(uint64_t age_ns)
             punch_slot(i);
 }
 
+/* Control thread: the room left, measured only while something is ready (or room was
+ * short last time), at most every ROOM_CHECK_NS. */
+static uint64_t check_room(void)
+{
+    static uint64_t last_ns;
+    uint64_t was = __atomic_load_n(&memory_room, __ATOMIC_RELAXED);
+    if (was == UINT64_MAX && !__atomic_load_n(&ready_bytes, __ATOMIC_RELAXED))
+        return was;
+    uint64_t now = bm_now_ns();
+    if (now - last_ns < ROOM_CHECK_NS)
+        return was;
+    last_ns = now;
+    __atomic_store_n(&ready_at_room, __atomic_load_n(&ready_bytes, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&live_at_room, __atomic_load_n(&bm_counters.live_big_bytes, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+    uint64_t room = bm_memory_room();
+    /* Plenty of room reads as "unknown": nothing to measure until something is ready. */
+    if (room > 2 * bm_config.recycle_bytes + BM_GIB)
+        room = UINT64_MAX;
+    __atomic_store_n(&memory_room, room, __ATOMIC_RELAXED);
+    return room;
+}
+
 void bm_recycle_tick(void)
 {
+    bool tight = check_room() == 0;
     if (!__atomic_load_n(&ready_bytes, __ATOMIC_RELAXED))
         return; /* the common case costs no lock */
     pthread_mutex_lock(&bm_lock);
-    bm_recycle_punch_older_than(PUNCH_DELAY_NS);
+    if (tight)
+        punch_all_ready_for_room();
+    else
+        bm_recycle_punch_older_than(PUNCH_DELAY_NS);
     pthread_mutex_unlock(&bm_lock);
 }
 
@@ -221,6 +287,7 @@ BM_EXPORT int bigmaac_recycle_stats(struct bigmaac_recycle_stats *out)
     out->cached_count = cache_count;
     out->cached_bytes = cache_bytes;
     out->ready_bytes = ready_bytes;
+    out->punched_tight = totals.punched_tight;
     pthread_mutex_unlock(&bm_lock);
     return BIGMAAC_OK;
 }

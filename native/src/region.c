@@ -10,6 +10,8 @@
  *   resize  in place when the gap after it allows: extend the file range and map the
  *           extension (the kernel merges it with the region), or punch the tail.
  * A region inherited across fork() is the parent's data: never punched, moved on growth.
+ * After a fork, a region's chunks may sit on several swap files and be frozen for a
+ * child (cow.c): the file work goes through bm_backing_*, and frozen regions move.
  */
 #include "internal.h"
 
@@ -23,35 +25,43 @@ static size_t page_round(size_t size)
     return (size + bm_page_size - 1) & ~(bm_page_size - 1);
 }
 
-bool bm_punch(uintptr_t addr, size_t len)
+/* Length from addr to the folio boundary after addr+len (within the reservation): the
+ * tail past a region's end up to there belongs to no other region. */
+static size_t to_folio_end(uintptr_t addr, size_t len)
 {
     uintptr_t end = (addr + len + BM_FOLIO_MAX - 1) & ~(uintptr_t)(BM_FOLIO_MAX - 1);
     uintptr_t limit = bm_space.base + bm_space.size;
-    if (end > limit)
-        end = limit;
-    return fallocate(bm_swap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, bm_space_offset(addr),
-                     (off_t)(end - addr)) == 0;
+    return (end > limit ? limit : end) - addr;
 }
 
-/* Reserve disk for [addr, addr+len) and map it. On failure errno is ENOSPC when the
- * disk is full, EAGAIN for anything else. */
+bool bm_punch(uintptr_t addr, size_t len)
+{
+    return bm_backing_punch(addr, to_folio_end(addr, len));
+}
+
+/* Reserve disk for [addr, addr+len) and map it, with the tail up to the folio boundary
+ * (no disk reserved there; nothing is handed out there): regions sit on folio
+ * boundaries and a region's file offset is its address's, so neighbours map contiguous
+ * file ranges and the kernel merges them into one mapping instead of two per region
+ * (vm.max_map_count). On failure errno is ENOSPC when the disk is full, EAGAIN for
+ * anything else. */
 static bool back_range(uintptr_t addr, size_t len)
 {
-    off_t offset = bm_space_offset(addr);
-    if (fallocate(bm_swap.fd, 0, offset, (off_t)len) != 0) {
+    if (!bm_backing_claim(addr, len))
+        return false;
+    if (!bm_backing_reserve(addr, len)) {
         int why = errno;
         bm_debug("fallocate of %zu bytes failed: %s", len, strerror(why));
         errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
         return false;
     }
-    void *p = mmap((void *)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                   bm_swap.fd, offset);
-    if (p == MAP_FAILED) {
+    size_t mapped = to_folio_end(addr, len);
+    if (!bm_backing_map(addr, mapped)) {
         int why = errno;
         bm_punch(addr, len);
         /* A failed MAP_FIXED may already have removed the reservation there: restore it
          * so the kernel cannot place someone else's mapping inside our range. */
-        bm_space_unmap(addr, len);
+        bm_space_unmap(addr, mapped);
         bm_debug("mmap of %zu bytes failed: %s", len, strerror(why));
         errno = EAGAIN; /* e.g. vm.max_map_count reached: RAM may still work */
         return false;
@@ -67,7 +77,7 @@ static void release_range(uintptr_t addr, size_t len, bool owned)
         bm_punch(addr, len);
         bm_count(&bm_counters.disk_reserved, -(int64_t)len);
     }
-    bm_space_unmap(addr, len);
+    bm_space_unmap(addr, to_folio_end(addr, len));
 }
 
 static bool big_path_ready(void)
@@ -145,6 +155,7 @@ void *bm_big_alloc(size_t size, size_t align, bool zero)
     if (align < BM_FOLIO_MAX)
         align = BM_FOLIO_MAX; /* see BM_FOLIO_MAX */
     bm_fork_register(); /* normally done by the constructor; never under bm_lock */
+    bm_rebind_check(); /* a deep-bound library must not get this block to libc's free */
     pthread_mutex_lock(&bm_lock);
     void *p = create_locked(len, align, zero);
     int why = errno;
@@ -199,7 +210,8 @@ size_t bm_big_usable(const void *p)
 /* Under bm_lock: resize without moving. False if it must move. */
 static bool resize_in_place(struct bm_region *region, size_t len)
 {
-    if (region->flags & BM_REGION_INHERITED)
+    /* A child may map a frozen region's file range: moving copies it on our side. */
+    if ((region->flags & BM_REGION_INHERITED) || bm_backing_frozen(region->addr, region->len))
         return false;
     if (len < region->len) {
         size_t cut = region->len - len;
@@ -229,11 +241,11 @@ static void copy_releasing(char *to, char *from, size_t len)
     for (size_t done = 0; done < len; done += chunk) {
         size_t n = len - done < chunk ? len - done : chunk;
         memcpy(to + done, from + done, n);
-        if (madvise(from + done, n, MADV_REMOVE) != 0)
+        bool frozen = bm_space_owns(from) && bm_backing_frozen((uintptr_t)from + done, n);
+        if (frozen || madvise(from + done, n, MADV_REMOVE) != 0)
             madvise(from + done, n, MADV_DONTNEED);
         if (to_file)
-            sync_file_range(bm_swap.fd, bm_space_offset((uintptr_t)to + done), (off_t)n,
-                            SYNC_FILE_RANGE_WRITE);
+            bm_backing_sync((uintptr_t)to + done, n, SYNC_FILE_RANGE_WRITE);
     }
 }
 
@@ -243,7 +255,10 @@ static void *move(void *p, size_t old_len, size_t size)
     void *fresh = size >= bm_config.min_big ? bm_big_alloc(size, 0, false) : bm_next.malloc(size);
     if (!fresh)
         return NULL; /* p stays valid, as realloc promises */
-    copy_releasing(fresh, p, old_len < size ? old_len : size);
+    size_t kept = old_len < size ? old_len : size;
+    copy_releasing(fresh, p, kept);
+    bm_count(&bm_counters.realloc_moved, 1);
+    bm_count(&bm_counters.realloc_copied, (int64_t)kept);
     bm_big_free(p);
     return fresh;
 }
@@ -265,8 +280,10 @@ void *bm_big_realloc(void *p, size_t size)
     }
     size_t old_len = region->len;
     bool done = size >= bm_config.min_big && (len == old_len || resize_in_place(region, len));
-    if (done)
+    if (done) {
         bm_count(&bm_counters.reallocs, 1);
+        bm_count(&bm_counters.realloc_in_place, 1);
+    }
     pthread_mutex_unlock(&bm_lock);
     if (done) {
         bm_segment_ring();

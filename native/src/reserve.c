@@ -21,8 +21,11 @@ static const int NONE_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
 bool bm_space_reserve(size_t want)
 {
+    static bool refused; /* warned once; every later request passes through */
     if (bm_space.base)
         return true;
+    if (refused)
+        return false;
     for (size_t size = want; size >= MIN_RESERVE; size /= 2) {
         void *p = mmap(NULL, size, PROT_NONE, NONE_FLAGS, -1, 0);
         if (p == MAP_FAILED)
@@ -34,12 +37,15 @@ bool bm_space_reserve(size_t want)
         __atomic_store_n(&bm_space.size, size, __ATOMIC_RELEASE); /* publishes base */
         return true;
     }
-    bm_warn("cannot reserve address space for big allocations; they stay in RAM");
+    bm_warn("cannot reserve even %zu MiB of address space for big allocations (is RLIMIT_AS "
+            "set?); they stay in RAM", MIN_RESERVE >> 20);
+    refused = true;
     return false;
 }
 
 bool bm_space_unmap(uintptr_t addr, size_t len)
 {
+    bm_backing_forget(addr, len); /* no longer a chunk a fork froze */
     return mmap((void *)addr, len, PROT_NONE, NONE_FLAGS | MAP_FIXED, -1, 0) != MAP_FAILED;
 }
 
@@ -110,6 +116,7 @@ struct bm_region *bm_space_insert(uintptr_t addr, size_t len)
     region->addr = addr;
     region->len = len;
     region->created_ns = bm_now_ns();
+    bm_backing_claim(addr, len); /* it was mapped on bm_swap.fd */
     return region;
 }
 
