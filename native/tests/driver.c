@@ -565,6 +565,85 @@ static int test_pageout_cancel(void)
     return PASS;
 }
 
+/* Wait for a page-out's result, however long it takes. */
+static int pageout_to_end(struct bigmaac_pageout_request *req, struct bigmaac_pageout_status *st)
+{
+    int rc;
+    while ((rc = bigmaac_pageout_wait(req, 50, st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    bigmaac_pageout_close(req);
+    return rc;
+}
+
+static bool wait_stopped(int pid);
+
+/* Residency on request: per process and per allocation, dirty included, before and after
+ * a page-out, and answered while a page-out runs. */
+static int test_residency(void)
+{
+    struct child c;
+    char line[64];
+    static struct bigmaac_segment s;
+    static struct bigmaac_residency r;
+    CHECK(start_holding(&c, "256M", &s) == 0, "workload did not start");
+    uint64_t asked_at = (uint64_t)time(NULL) * 1000000000u;
+    int rc = bigmaac_residency(seg_dir, c.pid, 10000, &r);
+    CHECK(rc == BIGMAAC_OK, "residency: %s", bigmaac_strerror(rc));
+    CHECK(r.request_id >= 1 && r.measured_ns >= asked_at, "answer of request %llu at %llu",
+          (unsigned long long)r.request_id, (unsigned long long)r.measured_ns);
+    CHECK(r.resident >= 250 * MIB && r.resident <= 258 * MIB, "resident %llu",
+          (unsigned long long)r.resident);
+    CHECK(r.total >= 1 && r.count >= 1 && r.count <= r.total, "count %u total %llu", r.count,
+          (unsigned long long)r.total);
+    const struct bigmaac_allocation_residency *held = NULL;
+    for (uint32_t i = 0; i < r.count; i++)
+        if (r.table[i].size >= 256 * MIB)
+            held = &r.table[i];
+    CHECK(held && held->resident == held->size, "the 256 MiB block is resident whole");
+    /* Just written: dirty, when the kernel can tell (cachestat); mostly, since the
+     * flusher may already write some back when the whole machine is past its background
+     * threshold. */
+    CHECK(!(r.flags & BIGMAAC_RESIDENCY_DIRTY_KNOWN) ||
+              (held->dirty >= 64 * MIB && held->dirty <= held->resident && r.dirty >= held->dirty),
+          "dirty %llu", (unsigned long long)held->dirty);
+    uint64_t first = r.request_id;
+
+    /* A residency request during a long page-out is answered between its chunks. */
+    say(&c, "many 3 256M");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "done"), "many: %s", line);
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &req) == BIGMAAC_OK, "page-out start");
+    rc = bigmaac_residency(seg_dir, c.pid, 60000, &r);
+    CHECK(rc == BIGMAAC_OK && r.request_id > first, "during page-out: %s",
+          bigmaac_strerror(rc));
+    rc = pageout_to_end(&req, &st);
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "page-out %d result %d", rc, st.result);
+
+    rc = bigmaac_residency(seg_dir, c.pid, 10000, &r);
+    CHECK(rc == BIGMAAC_OK, "after: %s", bigmaac_strerror(rc));
+    CHECK(r.resident <= 20 * MIB && r.dirty == 0, "after page-out: resident %llu dirty %llu",
+          (unsigned long long)r.resident, (unsigned long long)r.dirty);
+    CHECK(r.total >= 4 && r.count == r.total, "count %u of %llu", r.count,
+          (unsigned long long)r.total);
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+
+    CHECK(bigmaac_residency(seg_dir, 999999999, 1000, &r) == BIGMAAC_ERR_NO_PROCESS,
+          "unknown pid");
+    CHECK(bigmaac_residency(seg_dir, c.pid, -1, &r) == BIGMAAC_ERR_INVALID, "bad timeout");
+    /* Stopped: no answer, a TIMEOUT rather than a hang. */
+    kill(c.pid, SIGSTOP);
+    bool stopped = wait_stopped(c.pid);
+    rc = bigmaac_residency(seg_dir, c.pid, 300, &r);
+    kill(c.pid, SIGCONT);
+    CHECK(stopped, "process did not stop");
+    CHECK(rc == BIGMAAC_ERR_TIMEOUT, "stopped process: %s", bigmaac_strerror(rc));
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
 /* SIGSTOP takes effect asynchronously: wait until every thread of pid is stopped. */
 static bool wait_stopped(int pid)
 {
@@ -812,6 +891,58 @@ static int test_cgroup_pageout(void)
     return result;
 }
 
+/* OOM kills the cgroup saw: "oom_kill N" in memory.oom_control (v1) or memory.events (v2). */
+static unsigned long long oom_kills(struct cgroup *cg)
+{
+    char path[512], text[1024] = "";
+    bool v1 = strcmp(cg->usage_file, "memory.usage_in_bytes") == 0;
+    snprintf(path, sizeof path, "%s/%s", cg->dir, v1 ? "memory.oom_control" : "memory.events");
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    char *at = strstr(text, "oom_kill ");
+    return at ? strtoull(at + 9, NULL, 10) : 0;
+}
+
+/* Data 4x the cgroup's limit, written flat out: the budget (a quarter of the limit by
+ * default) starts write-back, the workload completes with its data intact. */
+static int in_cgroup_dirty_budget(struct cgroup *cg)
+{
+    char *argv[] = {(char *)workload, "hold", "1G", NULL};
+    struct child c;
+    char line[64];
+    snprintf(spawn_cgroup, sizeof spawn_cgroup, "%s", cg->dir);
+    int rc = spawn(&c, argv, true, NULL);
+    spawn_cgroup[0] = '\0';
+    CHECK(rc == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "killed while writing 1 GiB in 256 MiB: %s (oom %llu)",
+          (finish(&c), c.err), oom_kills(cg));
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1) == BIGMAAC_OK, "snapshot");
+    CHECK(s.identity.dirty_budget == 64 * MIB, "budget %llu: a quarter of the limit",
+          (unsigned long long)s.identity.dirty_budget);
+    CHECK(s.stats.counters.budget_writebacks > 0, "the budget never started a write-back");
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    CHECK(oom_kills(cg) == 0, "the cgroup saw %llu OOM kills", oom_kills(cg));
+    return PASS;
+}
+
+static int test_cgroup_dirty_budget(void)
+{
+    struct cgroup cg;
+    if (geteuid() != 0 || !cgroup_create(&cg, "268435456"))
+        return SKIP;
+    int result = in_cgroup_dirty_budget(&cg);
+    kill_leftover_children();
+    cgroup_remove(&cg);
+    return result;
+}
+
 /* Write a copy of a real segment with one thing wrong, and read it back. */
 static int expect_refused(const void *data, size_t len, int expected, const char *what)
 {
@@ -874,18 +1005,33 @@ static int test_reader_refuses_bad_files(void)
     CHECK(bigmaac_pageout_start(seg_dir, 999999999, &req) == BIGMAAC_ERR_NO_PROCESS,
           "page-out of unknown pid");
     CHECK(bigmaac_snapshot(seg_dir, -5, &bad) == BIGMAAC_ERR_INVALID, "negative pid");
-    /* Another user can neither read the segment nor ask for a page-out. */
+    /* Another user can neither read the segment nor ask for a page-out or a residency
+     * measurement, and the target is untouched: no request reached its control block. */
+    CHECK(bigmaac_snapshot(seg_dir, c.pid, &good) == BIGMAAC_OK, "snapshot before");
     pid_t other = fork();
     if (other == 0) {
+        static struct bigmaac_residency r;
         if (setgid(65534) || setuid(65534))
             _exit(2);
         int a = bigmaac_pageout_start(seg_dir, c.pid, &req);
         int b = bigmaac_snapshot(seg_dir, c.pid, &bad);
-        _exit(a == BIGMAAC_ERR_PERMISSION && b == BIGMAAC_ERR_PERMISSION ? 0 : 1);
+        int d = bigmaac_residency(seg_dir, c.pid, 1000, &r);
+        _exit(a == BIGMAAC_ERR_PERMISSION && b == BIGMAAC_ERR_PERMISSION &&
+                      d == BIGMAAC_ERR_PERMISSION
+                  ? 0
+                  : 1);
     }
     int status;
     waitpid(other, &status, 0);
     CHECK(geteuid() != 0 || exited_ok(status), "another user was not refused (status %d)", status);
+    CHECK(bigmaac_snapshot(seg_dir, c.pid, &bad) == BIGMAAC_OK, "snapshot after");
+    CHECK(bad.control.request_id == good.control.request_id &&
+              bad.control.residency_request == good.control.residency_request &&
+              bad.stats.counters.pageouts == good.stats.counters.pageouts && file_exists(path),
+          "the refused requests touched the target");
+    say(&c, "verify");
+    char line[64];
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
     say(&c, "exit");
     CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
     return PASS;
@@ -952,6 +1098,406 @@ static int test_python_numpy(void)
     return PASS;
 }
 
+/* ------------------------------------------------------------------ fork isolation */
+
+static int test_fork_isolation(void) { return run_case("fork-isolation", NULL, NULL); }
+static int test_fork_exec(void) { return run_case("fork-exec", NULL, NULL); }
+static int test_fork_spawn(void) { return run_case("fork-spawn", NULL, NULL); }
+static int test_fork_nested(void) { return run_case("fork-nested", NULL, NULL); }
+static int test_fork_threads(void) { return run_case("fork-threads", NULL, NULL); }
+static int test_fork_many(void) { return run_case("fork-many", NULL, NULL); }
+static int test_fork_residency(void) { return run_case("fork-residency", NULL, NULL); }
+static int test_fork_read(void) { return run_case("fork-read", NULL, NULL); }
+
+/* Dirty pages left on the older file at a fork reach the budget: with only never-written
+ * memory on the active file, a write-back is started all the same. */
+static int test_fork_dirty_budget(void)
+{
+    char *argv[] = {(char *)workload, "fork-dirty", NULL};
+    const char *extra[] = {"BIGMAAC_DIRTY_BUDGET=96M", NULL};
+    struct child c;
+    char line[64];
+    static struct bigmaac_segment s;
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line: %s", (finish(&c), c.err));
+    bool started = false;
+    for (int i = 0; i < 300 && !started; i++) {
+        started = bigmaac_snapshot(seg_dir, c.pid, &s) == BIGMAAC_OK &&
+                  s.stats.counters.budget_writebacks > 0;
+        if (!started)
+            sleep_ms(100);
+    }
+    say(&c, "exit");
+    int status = finish(&c);
+    CHECK(started, "no write-back for the older file's dirty pages (peak %llu)",
+          (unsigned long long)s.stats.counters.dirty_peak);
+    CHECK(s.stats.counters.dirty_peak >= 32 * MIB, "dirty peak %llu",
+          (unsigned long long)s.stats.counters.dirty_peak);
+    CHECK(exited_ok(status), "workload failed: %s", c.err);
+    return PASS;
+}
+
+static int test_fork_disk_full(void) { return run_on_small_disk("fork-diskfull", NULL); }
+
+static int test_fork_fries(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_FRY_SIZE=4K", NULL};
+    return run_case("fork-fries", NULL, extra);
+}
+
+static int test_fork_pool(void)
+{
+    if (access(python, X_OK) != 0)
+        return SKIP;
+    char script[400];
+    snprintf(script, sizeof script, "%s/fork_pool.py", scripts);
+    char *argv[] = {(char *)python, script, NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn python");
+    static char out[4096];
+    size_t n = fread(out, 1, sizeof out - 1, c.out);
+    out[n] = '\0';
+    int status = finish(&c);
+    CHECK(exited_ok(status), "status %d: %s", status, c.err);
+    CHECK(!strncmp(out, "ok ", 3), "output: %s", out);
+    return PASS;
+}
+
+/* ------------------------------------------------------------------ threads, limits, other code
+ * (tests/limits.c: the program these run; exit 3 means the machine cannot run it) */
+
+/* Run "limits ARGS..." (argv[0] filled in) under the preload; its stdout in out. */
+static int run_limits(char **argv, const char *const *extra, char *out, size_t size, struct child *c)
+{
+    static char path[400];
+    const char *slash = strrchr(workload, '/');
+    snprintf(path, sizeof path, "%.*s/limits", (int)(slash - workload), workload);
+    argv[0] = path;
+    CHECK(spawn(c, argv, true, extra) == 0, "spawn");
+    size_t used = 0;
+    out[0] = '\0';
+    while (used + 1 < size && read_line(c, out + used, size - used)) {
+        used += strlen(out + used);
+        if (used + 1 < size)
+            out[used++] = '\n', out[used] = '\0';
+    }
+    return finish(c);
+}
+
+/* Pass when "limits ARGS" exits 0 and is silent; SKIP (saying why) on exit 3. */
+static int limits_case(char **argv, const char *const *extra)
+{
+    struct child c;
+    char out[1024];
+    int status = run_limits(argv, extra, out, sizeof out, &c);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+        printf("  skipped: %s", out);
+        return SKIP;
+    }
+    CHECK(exited_ok(status), "limits %s: status %d, stderr:\n%s", argv[1], status, c.err);
+    CHECK(c.err[0] == '\0', "the library must print nothing in normal operation:\n%s", c.err);
+    return PASS;
+}
+
+static int test_handoff_threads(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=256K", NULL};
+    char *argv[] = {NULL, "handoff", "8", "300", NULL};
+    return limits_case(argv, extra);
+}
+
+static int test_many_live_allocations(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=4K", NULL};
+    char *argv[] = {NULL, "maps", "30000", "4K", NULL};
+    return limits_case(argv, extra);
+}
+
+static int test_realloc_doubling(void)
+{
+    char *argv[] = {NULL, "realloc-grow", "8G", NULL};
+    return limits_case(argv, NULL);
+}
+
+/* RLIMIT_AS below even the smallest reservation: everything passes through to the next
+ * allocator, with one warning, however many big requests come. */
+static int test_rlimit_as_pass_through(void)
+{
+    const char *slash = strrchr(workload, '/');
+    char script[600];
+    snprintf(script, sizeof script, "ulimit -v %d && exec %.*s/limits plain", 900 << 10,
+             (int)(slash - workload), workload);
+    char *argv[] = {"/bin/sh", "-c", script, NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(exited_ok(status), "status %d: %s", status, c.err);
+    CHECK(strstr(c.err, "RLIMIT_AS") && strchr(c.err, '\n') == c.err + strlen(c.err) - 1,
+          "one warning naming RLIMIT_AS: %s", c.err);
+    return PASS;
+}
+
+/* A swap dir on tmpfs: one warning however many allocations, and the flag published. */
+static int test_swap_on_ram(void)
+{
+    if (geteuid() != 0 || !mount_small_disk("512M"))
+        return SKIP;
+    static struct bigmaac_segment s;
+    struct child c;
+    char line[64];
+    int rc = start_holding(&c, "64M", &s);
+    if (rc == 0) {
+        say(&c, "many 3 40M");
+        rc = read_line(&c, line, sizeof line) && !strcmp(line, "done") ? 0 : 1;
+    }
+    say(&c, "exit");
+    int status = finish(&c);
+    unmount_small_disk();
+    CHECK(rc == 0 && exited_ok(status), "workload: %s", c.err);
+    CHECK(s.identity.flags & BIGMAAC_SWAP_ON_RAM, "identity flags %#x lack SWAP_ON_RAM",
+          s.identity.flags);
+    CHECK(strstr(c.err, "tmpfs") && strstr(c.err, "RAM") &&
+              strchr(c.err, '\n') == c.err + strlen(c.err) - 1,
+          "exactly one warning naming tmpfs: %s", c.err);
+    return PASS;
+}
+
+static int test_deepbind(void)
+{
+    char *now[] = {NULL, "deepbind", "now", NULL}, *lazy[] = {NULL, "deepbind", "lazy", NULL};
+    int rc = limits_case(now, NULL);
+    return rc == PASS ? limits_case(lazy, NULL) : rc;
+}
+
+/* Path of a shared library from Debian's usual directories, or NULL. */
+static const char *system_library(const char *name)
+{
+    static char path[256];
+    const char *dirs[] = {"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
+                          "/usr/lib"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+        if (file_exists(path))
+            return path;
+    }
+    return NULL;
+}
+
+/* jemalloc or mimalloc preloaded after us (our next allocator) or before us (we are
+ * never asked), and mimalloc opened at run time: no crash, every block to its owner. */
+static int test_other_allocators(void)
+{
+    const char *names[] = {"libjemalloc.so.2", "libmimalloc.so.2"};
+    char *handoff[] = {NULL, "handoff", "8", "100", NULL};
+    char *plain[] = {NULL, "plain", NULL};
+    char *opened[] = {NULL, "mimalloc", NULL};
+    int tried = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const char *other = system_library(names[i]);
+        if (!other)
+            continue;
+        char after[700], before[700];
+        snprintf(after, sizeof after, "LD_PRELOAD=%s %s", library, other);
+        snprintf(before, sizeof before, "LD_PRELOAD=%s %s", other, library);
+        const char *ours_first[] = {after, "BIGMAAC_MIN_BIGMAAC_SIZE=256K", NULL};
+        const char *theirs_first[] = {before, NULL};
+        if (limits_case(handoff, ours_first) != PASS || limits_case(plain, theirs_first) != PASS) {
+            fprintf(stderr, "  with %s\n", other);
+            return FAIL;
+        }
+        tried++;
+    }
+    if (!tried) {
+        printf("  skipped: neither jemalloc nor mimalloc (make -C native other-allocators)\n");
+        return SKIP;
+    }
+    return limits_case(opened, NULL);
+}
+
+/* Big temporaries of growing sizes in a cgroup smaller than the recycling budget: the
+ * cache gives their dead data up before reclaim would write it back, and the job is
+ * not killed. The dirty budget is raised so that only dead data can be written. */
+static int in_cgroup_temporaries(struct cgroup *cg)
+{
+    const char *extra[] = {"BIGMAAC_DIRTY_BUDGET=8G", NULL};
+    char *argv[] = {NULL, "temporaries", "14", "40M", NULL};
+    char out[512];
+    struct child c;
+    snprintf(spawn_cgroup, sizeof spawn_cgroup, "%s", cg->dir);
+    int status = run_limits(argv, extra, out, sizeof out, &c);
+    spawn_cgroup[0] = '\0';
+    CHECK(exited_ok(status), "status %d (9: OOM-killed): %s%s", status, out, c.err);
+    unsigned touched = 0, dead = 0, punched = 0, tight = 0;
+    CHECK(sscanf(out, "touched %u MiB, written and not cancelled %u MiB, punched %u (tight %u)",
+                 &touched, &dead, &punched, &tight) == 4, "output: %s", out);
+    CHECK(touched > 1024 && dead < touched / 10,
+          "%u of %u MiB written back though they were freed: %s", dead, touched, out);
+    CHECK(tight > 0, "nothing punched for memory: %s", out);
+    return PASS;
+}
+
+static int test_recycle_memory_tight(void)
+{
+    struct cgroup cg;
+    if (geteuid() != 0 || !cgroup_create(&cg, "536870912"))
+        return SKIP;
+    int result = in_cgroup_temporaries(&cg);
+    kill_leftover_children();
+    cgroup_remove(&cg);
+    return result;
+}
+
+/* ------------------------------------------------------------------ fries */
+
+/* 4 KiB up to the big threshold (32 MiB) is the fries tier in these tests. */
+#define FRIES_ON "BIGMAAC_MIN_FRY_SIZE=4K"
+
+static int run_fries_case(const char *name)
+{
+    const char *extra[] = {FRIES_ON, NULL};
+    return run_case(name, NULL, extra);
+}
+
+static int test_fries_entry_points(void) { return run_fries_case("fries"); }
+static int test_fries_reuse(void) { return run_fries_case("fries-reuse"); }
+static int test_fries_punch(void) { return run_fries_case("fries-punch"); }
+static int test_fries_threads(void) { return run_fries_case("fries-threads"); }
+static int test_fries_fork(void) { return run_fries_case("fries-fork"); }
+
+static int test_fries_disk_full(void)
+{
+    const char *extra[] = {FRIES_ON, NULL};
+    return run_on_small_disk("fries-diskfull", extra);
+}
+
+static int test_fries_disk_full_ram(void)
+{
+    const char *extra[] = {FRIES_ON, "BIGMAAC_ON_DISK_FULL=ram", NULL};
+    return run_on_small_disk("fries-diskfull-ram", extra);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits for a publication made after now (so it shows everything the workload did before
+ * it answered) whose live fry count lies in [least, most]; the heartbeat is 1 s. */
+static int fries_snapshot_until(int pid, struct bigmaac_segment *s, uint64_t least,
+                                uint64_t most)
+{
+    uint64_t since = realtime_ns();
+    for (int i = 0; i < 250; i++) {
+        if (bigmaac_snapshot(seg_dir, pid, s) == BIGMAAC_OK && s->stats.heartbeat_ns > since &&
+            s->stats.counters.live_fry_count >= least && s->stats.counters.live_fry_count <= most)
+            return 0;
+        sleep_ms(20);
+    }
+    return 1;
+}
+
+/* Counters and table as a reader sees them: 100 fries of 100,000 bytes (class 114,688),
+ * beside the few the C library (and a sanitizer's runtime) make for themselves. */
+static int test_fries_segment(void)
+{
+    const char *extra[] = {FRIES_ON, NULL};
+    char *argv[] = {(char *)workload, "fries-hold", "100", NULL};
+    static struct bigmaac_segment s;
+    struct child c;
+    char line[64];
+    const uint64_t class_size = 114688, others_most = 16;
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "ready"), "not ready: %s", line);
+    CHECK(fries_snapshot_until(c.pid, &s, 100, 100 + others_most) == 0, "live_fry_count %llu",
+          (unsigned long long)s.stats.counters.live_fry_count);
+    const struct bigmaac_counters *k = &s.stats.counters;
+    uint64_t count = k->live_fry_count, bytes = k->live_fry_bytes;
+    CHECK(bytes >= 100 * class_size, "live_fry_bytes %llu", (unsigned long long)bytes);
+    CHECK(k->live_big_count == 0 && k->allocs >= count && k->peak_bytes >= bytes,
+          "big %llu allocs %llu peak %llu", (unsigned long long)k->live_big_count,
+          (unsigned long long)k->allocs, (unsigned long long)k->peak_bytes);
+    CHECK(s.identity.min_fry_size == 4096, "min_fry_size %llu",
+          (unsigned long long)s.identity.min_fry_size);
+    uint64_t fry_bytes = 0;
+    for (uint32_t i = 0; i < s.stats.table_count; i++) {
+        const struct bigmaac_allocation *a = &s.stats.table[i];
+        CHECK(a->tier == BIGMAAC_TIER_FRY, "entry %u has tier %u", i, a->tier);
+        CHECK(a->size > 0 && a->size <= 2 * MIB && a->address % (2 * MIB) == 0,
+              "a fries entry is one 2 MiB chunk: size %llu at 0x%llx",
+              (unsigned long long)a->size, (unsigned long long)a->address);
+        fry_bytes += a->size;
+    }
+    /* Per chunk, its blocks out: thread-cached free ones too (at most 256 KiB a class). */
+    CHECK(fry_bytes >= bytes && fry_bytes <= bytes + 8 * 256 * 1024,
+          "table sums %llu bytes, %llu live", (unsigned long long)fry_bytes,
+          (unsigned long long)bytes);
+    say(&c, "free");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "freed"), "free: %s", line);
+    /* Exactly the 100 blocks and their bytes leave the counters. */
+    CHECK(fries_snapshot_until(c.pid, &s, count - 100, count - 100) == 0 &&
+              s.stats.counters.live_fry_bytes == bytes - 100 * class_size &&
+              s.stats.counters.frees >= 100,
+          "after free: count %llu (%llu before) bytes %llu (%llu before)",
+          (unsigned long long)s.stats.counters.live_fry_count, (unsigned long long)count,
+          (unsigned long long)s.stats.counters.live_fry_bytes, (unsigned long long)bytes);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* numpy and Python's own objects on fries give the results of a plain run. */
+static int run_numpy_fries(bool preload, char *out, size_t size, char *err, size_t err_size)
+{
+    char script[400];
+    snprintf(script, sizeof script, "%s/numpy_fries.py", scripts);
+    char *argv[] = {(char *)python, script, NULL};
+    const char *extra[] = {FRIES_ON, NULL};
+    struct child c;
+    if (spawn(&c, argv, preload, extra) != 0)
+        return -1;
+    size_t n = fread(out, 1, size - 1, c.out);
+    out[n] = '\0';
+    int status = finish(&c);
+    snprintf(err, err_size, "%s", c.err);
+    return status;
+}
+
+static int test_fries_numpy(void)
+{
+    if (access(python, X_OK) != 0)
+        return SKIP;
+    static char plain[4096], preloaded[4096], err[4096];
+    CHECK(exited_ok(run_numpy_fries(false, plain, sizeof plain, err, sizeof err)),
+          "plain run: %s", err);
+    int status = run_numpy_fries(true, preloaded, sizeof preloaded, err, sizeof err);
+    CHECK(exited_ok(status), "preloaded run: status %d: %s", status, err);
+    CHECK(err[0] == '\0', "silent under the preload: %s", err);
+    char *plain_held = strstr(plain, "fries="), *pre_held = strstr(preloaded, "fries=");
+    CHECK(plain_held && pre_held, "output:\n%s", preloaded);
+    CHECK(atoi(plain_held + 6) == 0 && atoi(pre_held + 6) >= 100, "fries: plain %d, preloaded %d",
+          atoi(plain_held + 6), atoi(pre_held + 6));
+    *plain_held = *pre_held = '\0';
+    CHECK(!strcmp(plain, preloaded), "results differ:\nplain:\n%s\npreloaded:\n%s", plain,
+          preloaded);
+    return PASS;
+}
+
+/* A fries threshold not below the big one: one line, fries off. */
+static int test_fries_bad_env(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_FRY_SIZE=64M", NULL};
+    char *argv[] = {(char *)workload, "small", NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(exited_ok(status), "status %d: %s", status, c.err);
+    CHECK(strstr(c.err, "BIGMAAC_MIN_FRY_SIZE") && strstr(c.err, "off"), "message: %s", c.err);
+    CHECK(strchr(c.err, '\n') == c.err + strlen(c.err) - 1, "exactly one line: %s", c.err);
+    return PASS;
+}
+
 /* ------------------------------------------------------------------ main */
 
 struct test { const char *name; int (*run)(void); };
@@ -975,7 +1521,21 @@ static const struct test tests[] = {
     {"page-out of a stopped process times out, runs on SIGCONT", test_pageout_of_stopped_process},
     {"1,000 allocations published and paged out", test_many_allocations},
     {"page-out lowers the memory cgroup's usage below 2%", test_cgroup_pageout},
+    {"residency on request: per allocation, dirty, during a page-out", test_residency},
+    {"dirty budget: 4x the cgroup limit completes, data intact", test_cgroup_dirty_budget},
     {"fork: child writes and frees never reach the parent", test_fork},
+    {"fork isolation: both directions, free and realloc while a child lives", test_fork_isolation},
+    {"fork+exec: the parent's writes copy nothing", test_fork_exec},
+    {"posix_spawn: nothing frozen, nothing copied", test_fork_spawn},
+    {"nested fork: a grandchild keeps its snapshot", test_fork_nested},
+    {"fork from a thread while another writes: 8 children", test_fork_threads},
+    {"70 live forked children: more than 64 swap files, RAM then disk again", test_fork_many},
+    {"fork: residency, dirty and page-out count chunks left on the older file", test_fork_residency},
+    {"fork: read/pread/readv/fread/recv/getrandom into frozen memory succeed", test_fork_read},
+    {"fork: the dirty budget sees dirty pages left on the older file", test_fork_dirty_budget},
+    {"python multiprocessing fork pool on disk-backed arrays", test_fork_pool},
+    {"fork isolation of fries: both directions, frees in the parent", test_fork_fries},
+    {"fork on a full disk: the parent's copies go to RAM, never SIGBUS", test_fork_disk_full},
     {"threads allocate and free during page-outs", test_threads},
     {"segment restored after its directory is removed", test_segment_restored},
     {"exec: the new image removes the old image's segment", test_exec_removes_segment},
@@ -985,6 +1545,24 @@ static const struct test tests[] = {
     {"reader refuses bad files, unknown pids, other users", test_reader_refuses_bad_files},
     {"segment dir owned by another user is refused", test_foreign_segment_dir},
     {"python numpy results equal a plain run", test_python_numpy},
+    {"fries: every entry point, realloc across all tiers", test_fries_entry_points},
+    {"fries: freed blocks reused, swap file does not grow", test_fries_reuse},
+    {"fries: empty chunks punched, disk returned", test_fries_punch},
+    {"fries: 8 threads free each other's blocks; caches return at exit", test_fries_threads},
+    {"fries: fork child never reaches the parent's fries", test_fries_fork},
+    {"fries: full disk is ENOMEM, never SIGBUS", test_fries_disk_full},
+    {"fries: full disk with BIGMAAC_ON_DISK_FULL=ram: RAM instead", test_fries_disk_full_ram},
+    {"fries: counters and segment table", test_fries_segment},
+    {"fries: numpy and Python objects give a plain run's results", test_fries_numpy},
+    {"fries: BIGMAAC_MIN_FRY_SIZE not below the big threshold: one line", test_fries_bad_env},
+    {"8 threads hand blocks over, realloc across the threshold", test_handoff_threads},
+    {"30,000 live big blocks: no mapping or descriptor each", test_many_live_allocations},
+    {"realloc 64 MiB -> 8 GiB -> 64 MiB in place, nothing copied", test_realloc_doubling},
+    {"RLIMIT_AS refuses any reservation: pass-through, one warning", test_rlimit_as_pass_through},
+    {"swap dir on tmpfs: one warning, SWAP_ON_RAM published", test_swap_on_ram},
+    {"RTLD_DEEPBIND library: blocks freed by their owner", test_deepbind},
+    {"jemalloc and mimalloc beside us: no crash", test_other_allocators},
+    {"recycling in a tight memory cgroup: no dead data written", test_recycle_memory_tight},
 };
 
 static const char *required_env(const char *name)

@@ -557,6 +557,11 @@ static int case_hold(const char *arg)
     return 0;
 }
 
+/* ------------------------------------------------------------------ fork isolation */
+
+#include "fork_cases.h"
+#include "fries_cases.h"
+
 int main(int argc, char **argv)
 {
     owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "bigmaac_owns");
@@ -578,6 +583,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "aligned")) return case_aligned();
     if (!strcmp(name, "pageout")) return case_pageout();
     if (!strcmp(name, "fork")) return case_fork();
+    if (!strncmp(name, "fork-", 5)) return fork_case(name);
     if (!strcmp(name, "threads")) return case_threads();
     if (!strcmp(name, "recycle")) return case_recycle();
     if (!strcmp(name, "diskfull")) return case_diskfull();
@@ -586,6 +592,8 @@ int main(int argc, char **argv)
     if (!strcmp(name, "hold")) return case_hold(arg);
     if (!strcmp(name, "idle")) return case_idle();
     if (!strcmp(name, "churn")) return case_churn(arg);
+    int fries = fries_case(name, arg);
+    if (fries >= 0) return fries;
     fprintf(stderr, "workload: unknown case '%s'\n", name);
     return 2;
 }

@@ -1,0 +1,415 @@
+/* limits.c: the C tests' program for threads, limits, realloc and foreign allocators.
+ *
+ * Like workload.c it meets libbigmaac.so only through LD_PRELOAD and the functions of
+ * bigmaac.h found with dlsym. "limits CASE [ARGS]" exits 0 when the case holds, 1 with
+ * a reason on stderr, 3 when the machine cannot run it (reason on stdout).
+ */
+#include "handoff.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "bigmaac.h"
+
+enum { SKIPPED = 3 };
+
+static const char *self;
+static int (*owns)(const void *);
+static int (*pageout)(struct bigmaac_pageout_result *);
+static int (*realloc_stats)(struct bigmaac_realloc_stats *);
+static int (*recycle_stats)(struct bigmaac_recycle_stats *);
+
+static size_t parse_size(const char *text)
+{
+    char *end;
+    size_t n = strtoull(text, &end, 10);
+    switch (*end) {
+    case 'K': return n << 10;
+    case 'M': return n << 20;
+    case 'G': return n << 30;
+    default: return n;
+    }
+}
+
+/* ------------------------------------------------------------------ threads */
+
+static int stop_pageouts; /* 0 running, 1 stop, 2 failed */
+
+static void *pageout_loop(void *unused)
+{
+    (void)unused;
+    while (!__atomic_load_n(&stop_pageouts, __ATOMIC_RELAXED)) {
+        struct bigmaac_pageout_result r;
+        int rc = pageout(&r);
+        if (rc != 0 && rc != BIGMAAC_ERR_BUSY)
+            __atomic_store_n(&stop_pageouts, 2, __ATOMIC_RELAXED);
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* "handoff THREADS ROUNDS": the hand-off stress of handoff.h, page-outs running. */
+static int case_handoff(int argc, char **argv)
+{
+    static struct handoff h;
+    static struct handoff_worker workers[HANDOFF_MAX_THREADS];
+    const char *min_big = getenv("BIGMAAC_MIN_BIGMAAC_SIZE");
+    CHECK(argc >= 4 && min_big, "usage: handoff THREADS ROUNDS with BIGMAAC_MIN_BIGMAAC_SIZE");
+    h.threads = atoi(argv[2]);
+    h.rounds = atoi(argv[3]);
+    h.min_big = parse_size(min_big);
+    h.owns = owns;
+    CHECK(h.threads >= 2 && h.threads <= HANDOFF_MAX_THREADS, "2..%d threads", HANDOFF_MAX_THREADS);
+    pthread_t pager;
+    pthread_create(&pager, NULL, pageout_loop, NULL);
+    int rc = handoff_run(&h, workers);
+    int pager_failed = __atomic_exchange_n(&stop_pageouts, 1, __ATOMIC_RELAXED) == 2;
+    pthread_join(pager, NULL);
+    CHECK(!pager_failed, "page-out failed while threads allocated");
+    return rc;
+}
+
+/* ------------------------------------------------------------------ limits */
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int lines = 0, c;
+    while (f && (c = getc(f)) != EOF)
+        lines += c == '\n';
+    if (f)
+        fclose(f);
+    return f ? lines : -1;
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* "maps COUNT SIZE": COUNT live big blocks cost neither a mapping nor a descriptor
+ * each, and all keep their data. */
+static int case_maps(int argc, char **argv)
+{
+    CHECK(argc >= 4, "usage: maps COUNT SIZE");
+    int count = atoi(argv[2]);
+    size_t size = parse_size(argv[3]);
+    int max_maps = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    CHECK(f && fscanf(f, "%d", &max_maps) == 1, "read vm.max_map_count");
+    fclose(f);
+    uint64_t **blocks = calloc((size_t)count, sizeof *blocks);
+    CHECK(blocks, "table");
+    int maps_before = count_lines("/proc/self/maps"), fds_before = count_fds();
+    for (int i = 0; i < count; i++) {
+        blocks[i] = malloc(size);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d of %d: %s", i, count,
+              blocks[i] ? "not disk-backed" : strerror(errno));
+        blocks[i][0] = (uint64_t)i;
+        blocks[i][size / 8 - 1] = ~(uint64_t)i;
+    }
+    int maps = count_lines("/proc/self/maps"), fds = count_fds();
+    printf("%d blocks: maps %d -> %d (max %d), fds %d -> %d\n", count, maps_before, maps,
+           max_maps, fds_before, fds);
+    CHECK(maps < max_maps, "%d mappings reach vm.max_map_count %d", maps, max_maps);
+    CHECK(maps - maps_before <= 16 + count / 64,
+          "%d blocks added %d mappings: neighbours are not merged", count, maps - maps_before);
+    CHECK(fds - fds_before <= 2, "%d blocks added %d descriptors", count, fds - fds_before);
+    for (int i = 0; i < count; i++) {
+        CHECK(blocks[i][0] == (uint64_t)i && blocks[i][size / 8 - 1] == ~(uint64_t)i,
+              "block %d lost its data", i);
+        free(blocks[i]);
+    }
+    /* Freeing every other block of a new batch splits the mappings, which must stay
+     * valid and bounded: then the rest goes too. */
+    for (int i = 0; i < count; i++)
+        blocks[i] = malloc(size);
+    for (int i = 0; i < count; i += 2)
+        free(blocks[i]);
+    int holes = count_lines("/proc/self/maps");
+    CHECK(holes < max_maps, "%d mappings with every other block freed", holes);
+    for (int i = 1; i < count; i += 2)
+        free(blocks[i]);
+    free(blocks);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ realloc */
+
+static struct bigmaac_realloc_stats reallocs(void)
+{
+    struct bigmaac_realloc_stats st;
+    memset(&st, 0, sizeof st);
+    realloc_stats(&st);
+    return st;
+}
+
+static long status_kib(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, strlen(key)))
+            kib = atol(line + strlen(key) + 1);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* A word every MARK_STRIDE from `from` to `to`, so each step's new part is checked
+ * later while the block stays untouched (and out of RAM) almost everywhere. A write
+ * fault may bring in a whole folio (up to 2 MiB) of page cache: the stride is wide. */
+#define MARK_STRIDE (64 * MIB)
+
+static void mark(uint64_t *w, size_t from, size_t to)
+{
+    for (size_t off = from; off < to; off += MARK_STRIDE)
+        w[off / 8] = pattern_word(42, off);
+}
+
+static size_t first_bad_mark(const uint64_t *w, size_t to)
+{
+    for (size_t off = 64 * MIB; off < to; off += MARK_STRIDE)
+        if (w[off / 8] != pattern_word(42, off))
+            return off;
+    return SIZE_MAX;
+}
+
+/* "realloc-grow MAX": 64 MiB doubled up to MAX, then halved back down, in place:
+ * nothing copied, the data kept at every step, the block never resident. */
+static int case_realloc_grow(int argc, char **argv)
+{
+    size_t max = parse_size(argc >= 3 ? argv[2] : "8G");
+    struct bigmaac_realloc_stats before = reallocs();
+    char *p = malloc(64 * MIB);
+    CHECK(p && owns(p), "64 MiB");
+    /* fallocate reserves every byte: the disk must hold the largest size. */
+    struct statvfs disk;
+    CHECK(statvfs(getenv("BIGMAAC_DIR"), &disk) == 0, "statvfs of BIGMAAC_DIR");
+    unsigned long long free_bytes = (unsigned long long)disk.f_bavail * disk.f_frsize;
+    if (free_bytes < max + max / 4) {
+        printf("needs %zu MiB free in the swap dir, has %llu MiB\n", (max + max / 4) >> 20,
+               free_bytes >> 20);
+        free(p);
+        return SKIPPED;
+    }
+    fill_pattern(p, 64 * MIB, 41);
+    char *start = p;
+    int steps = 0;
+    for (size_t size = 128 * MIB; size <= max; size *= 2, steps++) {
+        p = realloc(p, size);
+        CHECK(p == start, "growing to %zu MiB moved the block (%s)", size >> 20,
+              p ? "new address" : strerror(errno));
+        CHECK(check_pattern(p, 64 * MIB, 41) == SIZE_MAX, "first 64 MiB lost at %zu MiB",
+              size >> 20);
+        CHECK(first_bad_mark((uint64_t *)p, size / 2) == SIZE_MAX, "marks lost at %zu MiB",
+              size >> 20);
+        mark((uint64_t *)p, size / 2, size);
+    }
+    long rss_kib = status_kib("VmRSS");
+    for (size_t size = max / 2; size >= 64 * MIB; size /= 2, steps++) {
+        p = realloc(p, size);
+        CHECK(p == start, "shrinking to %zu MiB moved the block", size >> 20);
+        CHECK(first_bad_mark((uint64_t *)p, size) == SIZE_MAX, "marks lost shrinking to %zu MiB",
+              size >> 20);
+    }
+    CHECK(check_pattern(p, 64 * MIB, 41) == SIZE_MAX, "first 64 MiB lost shrinking");
+    struct bigmaac_realloc_stats after = reallocs();
+    printf("%d steps to %zu MiB: in place %llu, moved %llu, copied %llu bytes, rss %ld MiB\n",
+           steps, max >> 20, (unsigned long long)(after.in_place - before.in_place),
+           (unsigned long long)(after.moved - before.moved),
+           (unsigned long long)(after.bytes_copied - before.bytes_copied), rss_kib >> 10);
+    CHECK(after.in_place - before.in_place == (uint64_t)steps, "every step in place");
+    CHECK(after.moved == before.moved && after.bytes_copied == before.bytes_copied,
+          "realloc copied %llu bytes",
+          (unsigned long long)(after.bytes_copied - before.bytes_copied));
+    CHECK(rss_kib >= 0 && (size_t)rss_kib * 1024 < 64 * MIB + max / MARK_STRIDE * 2 * MIB + 128 * MIB,
+          "%ld MiB resident after growing to %zu MiB: the block was touched", rss_kib >> 10,
+          max >> 20);
+    /* The counter does count: leaving the disk for the next allocator copies. */
+    char *small = realloc(p, MIB);
+    struct bigmaac_realloc_stats last = reallocs();
+    CHECK(small && !owns(small) && last.moved == after.moved + 1 &&
+              last.bytes_copied == after.bytes_copied + MIB,
+          "64 MiB -> 1 MiB: moved %llu, copied %llu bytes",
+          (unsigned long long)(last.moved - after.moved),
+          (unsigned long long)(last.bytes_copied - after.bytes_copied));
+    CHECK(check_pattern(small, MIB, 41) == SIZE_MAX, "data kept when moved");
+    free(small);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ memory tight */
+
+static long long io_field(const char *key)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    long long value = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
+            value = atoll(line + strlen(key) + 1);
+    if (f)
+        fclose(f);
+    return value;
+}
+
+/* "temporaries COUNT SIZE": big temporaries of growing sizes (none fits the previous
+ * one's region, so each freed one is cached), each written in full and freed. Prints
+ * how much was written to disk beyond what punches cancelled: the dead data written
+ * back. The driver runs it in a memory cgroup smaller than the cache's budget. */
+static int case_temporaries(int argc, char **argv)
+{
+    CHECK(argc >= 4, "usage: temporaries COUNT SIZE");
+    int count = atoi(argv[2]);
+    size_t size = parse_size(argv[3]), touched = 0;
+    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
+    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    for (int i = 0; i < count; i++, size += size / 6) {
+        char *p = malloc(size);
+        CHECK(p && owns(p), "temporary %d of %zu MiB", i, size >> 20);
+        memset(p, i + 1, size);
+        __asm__ volatile("" : : "r"(p) : "memory"); /* the stores are not dead to gcc */
+        touched += size;
+        free(p);
+    }
+    struct bigmaac_recycle_stats st;
+    recycle_stats(&st);
+    /* Nothing is live: a page-out drops what the cache still holds, so every page
+     * written and not written back is cancelled before we look. */
+    struct bigmaac_pageout_result r;
+    CHECK(pageout(&r) == 0, "page-out");
+    long long dead = (io_field("write_bytes") - written) -
+                     (io_field("cancelled_write_bytes") - cancelled);
+    printf("touched %zu MiB, written and not cancelled %lld MiB, punched %llu (tight %llu)\n",
+           touched >> 20, dead >> 20, (unsigned long long)st.punched,
+           (unsigned long long)st.punched_tight);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ other code */
+
+/* Blocks cross between the program and a library that sees another malloc first. */
+static int exchange(void *(*lib_alloc)(size_t), void (*lib_free)(void *),
+                    void *(*lib_realloc)(void *, size_t), const char *who)
+{
+    size_t sizes[] = {100, 200 * 1024, 40 * MIB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        char *mine = malloc(n), *theirs = lib_alloc(n);
+        CHECK(mine && theirs, "%s: %zu bytes", who, n);
+        fill_pattern(mine, n, 1);
+        fill_pattern(theirs, n, 2);
+        mine = lib_realloc(mine, 2 * n);
+        theirs = realloc(theirs, 2 * n);
+        CHECK(mine && theirs, "%s: realloc to %zu bytes", who, 2 * n);
+        CHECK(check_pattern(mine, n, 1) == SIZE_MAX && check_pattern(theirs, n, 2) == SIZE_MAX,
+              "%s: data lost in a realloc by the other side", who);
+        lib_free(mine);
+        free(theirs);
+    }
+    return 0;
+}
+
+static char *next_to_self(const char *name, char *buf, size_t size)
+{
+    const char *slash = strrchr(self, '/');
+    snprintf(buf, size, "%.*s/%s", slash ? (int)(slash - self) : 1, slash ? self : ".", name);
+    return buf;
+}
+
+/* "deepbind now|lazy": a library opened with RTLD_DEEPBIND binds malloc to libc's own, before
+ * the preload; blocks still go back to the allocator that made them. */
+static int case_deepbind(const char *binding)
+{
+    char path[600];
+    int now = binding && !strcmp(binding, "lazy") ? RTLD_LAZY : RTLD_NOW;
+    void *lib = dlopen(next_to_self("libdeepbind.so", path, sizeof path),
+                       now | RTLD_LOCAL | RTLD_DEEPBIND);
+    CHECK(lib, "dlopen: %s", dlerror());
+    void *(*lib_alloc)(size_t) = (void *(*)(size_t))dlsym(lib, "deepbind_malloc");
+    void (*lib_free)(void *) = (void (*)(void *))dlsym(lib, "deepbind_free");
+    void *(*lib_realloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(lib, "deepbind_realloc");
+    CHECK(lib_alloc && lib_free && lib_realloc, "symbols: %s", dlerror());
+    int rc = exchange(lib_alloc, lib_free, lib_realloc, "RTLD_DEEPBIND library");
+    dlclose(lib);
+    return rc;
+}
+
+/* "mimalloc": libmimalloc opened at run time serves its own mi_* calls beside us. */
+static int case_mimalloc(void)
+{
+    void *lib = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        printf("libmimalloc.so.2 is not installed (make -C native other-allocators)\n");
+        return SKIPPED;
+    }
+    void *(*mi_malloc)(size_t) = (void *(*)(size_t))dlsym(lib, "mi_malloc");
+    void (*mi_free)(void *) = (void (*)(void *))dlsym(lib, "mi_free");
+    void *(*mi_realloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(lib, "mi_realloc");
+    CHECK(mi_malloc && mi_free && mi_realloc, "mimalloc symbols");
+    for (int round = 0; round < 3; round++) {
+        char *theirs = mi_malloc(40 * MIB), *mine = malloc(40 * MIB);
+        CHECK(theirs && mine && !owns(theirs) && owns(mine), "one block each");
+        fill_pattern(theirs, 40 * MIB, 3);
+        fill_pattern(mine, 40 * MIB, 4);
+        theirs = mi_realloc(theirs, 80 * MIB);
+        mine = realloc(mine, 80 * MIB);
+        CHECK(check_pattern(theirs, 40 * MIB, 3) == SIZE_MAX &&
+                  check_pattern(mine, 40 * MIB, 4) == SIZE_MAX, "data kept");
+        mi_free(theirs);
+        free(mine);
+    }
+    return 0;
+}
+
+/* "plain": big and small blocks, for runs where another allocator comes first and
+ * ours may never be asked. */
+static int case_plain(void)
+{
+    for (size_t n = 64; n <= 128 * MIB; n *= 8) {
+        char *p = malloc(n);
+        CHECK(p, "%zu bytes", n);
+        fill_pattern(p, n, n);
+        p = realloc(p, 2 * n);
+        CHECK(p && check_pattern(p, n, n) == SIZE_MAX, "realloc to %zu", 2 * n);
+        free(p);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    owns = (int (*)(const void *))dlsym(RTLD_DEFAULT, "bigmaac_owns");
+    pageout = (int (*)(struct bigmaac_pageout_result *))dlsym(RTLD_DEFAULT, "bigmaac_pageout");
+    realloc_stats = (int (*)(struct bigmaac_realloc_stats *))dlsym(RTLD_DEFAULT,
+                                                                 "bigmaac_realloc_stats");
+    recycle_stats = (int (*)(struct bigmaac_recycle_stats *))dlsym(RTLD_DEFAULT,
+                                                                 "bigmaac_recycle_stats");
+    if (!owns || !pageout || !realloc_stats || !recycle_stats) {
+        fprintf(stderr, "limits: libbigmaac.so is not preloaded\n");
+        return 2;
+    }
+    self = argv[0];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *name = argc > 1 ? argv[1] : "";
+    if (!strcmp(name, "handoff")) return case_handoff(argc, argv);
+    if (!strcmp(name, "maps")) return case_maps(argc, argv);
+    if (!strcmp(name, "realloc-grow")) return case_realloc_grow(argc, argv);
+    if (!strcmp(name, "temporaries")) return case_temporaries(argc, argv);
+    if (!strcmp(name, "deepbind")) return case_deepbind(argc > 2 ? argv[2] : "now");
+    if (!strcmp(name, "mimalloc")) return case_mimalloc();
+    if (!strcmp(name, "plain")) return case_plain();
+    fprintf(stderr, "limits: unknown case '%s'\n", name);
+    return 2;
+}
