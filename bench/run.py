@@ -17,6 +17,8 @@ METRICS = {
     "big_alloc_free": ("p50_us", False, False),
     "first_touch": ("mb_per_s", True, False),
     "small_churn": ("ns_per_op", False, False),
+    "small_python": ("seconds", False, True),
+    "fries_churn": ("ns_per_op", False, False),
     "realloc_growth": ("ms_per_gib", False, False),
     "numpy_temporaries": ("seconds", False, True),
 }
@@ -26,6 +28,10 @@ def command(args, workload, in_python):
     if in_python:
         return [args.python, os.path.join(HERE, f"{workload}.py")]
     return [args.workloads, workload]
+
+
+# Extra environment per workload, on both sides.
+ENV = {"small_python": {"PYTHONMALLOC": "malloc"}, "fries_churn": {"BIGMAAC_MIN_FRY_SIZE": "4K"}}
 
 
 def run_once(cmd, env):
@@ -69,8 +75,9 @@ def report(args, swap_dir):
         cmd = command(args, workload, in_python)
         base, ours = [], []
         for _ in range(args.runs):  # alternate so drift hits both sides alike
-            base.append(run_once(cmd, plain)[metric])
-            ours.append(run_once(cmd, preloaded)[metric])
+            extra = ENV.get(workload, {})
+            base.append(run_once(cmd, dict(plain, **extra))[metric])
+            ours.append(run_once(cmd, dict(preloaded, **extra))[metric])
         b, o = statistics.median(base), statistics.median(ours)
         ratio = (o / b) if higher_is_better else (b / o)
         print(f"{workload:<16} {metric:<10} {b:>10.2f} {o:>10.2f} {ratio:>7.2f}x")
