@@ -73,6 +73,10 @@ async function notebookPath(page: IJupyterLabPageFixture): Promise<string> {
 }
 
 test.describe('BigMaac notebook toggle', () => {
+  // Galata's kernels interception answers a restart with 201, which JupyterLab
+  // refuses (see restart.spec.ts): without it the restarted kernel runs cells.
+  test.use({ kernels: null });
+
   test.afterEach(async ({ request }) => {
     for (const path of registered.splice(0)) {
       await request.delete(`/bigmaac/notebooks?path=${encodeURIComponent(path)}`);
@@ -118,6 +122,7 @@ test.describe('BigMaac notebook toggle', () => {
       )
     ).toEqual({ enabled: false });
     expect(await preloaded(request, kernelId)).toBe(false);
+    expect(await runCellOutput(page, 0)).toBe('False');
     await expect(toggle).toHaveAttribute(
       'title',
       /The kernel runs with BigMaac off/
@@ -150,6 +155,7 @@ test.describe('BigMaac notebook toggle', () => {
     await expect(toggle).toHaveText('BigMaac: on');
     await expectLaunch(request, kernelId, 3, true);
     expect(await preloaded(request, kernelId)).toBe(true);
+    expect(await runCellOutput(page, 0)).toBe('True');
     await openPanel(page);
     await expect(state).toHaveAttribute('data-state', 'on', {
       timeout: 20_000
