@@ -160,11 +160,13 @@ export interface AgentProcess {
 export function startAgent(
   sandbox: Sandbox,
   args: string[] = [],
-  extraEnv: NodeJS.ProcessEnv = {}
+  extraEnv: NodeJS.ProcessEnv = {},
+  user: { uid?: number; gid?: number } = {}
 ): AgentProcess {
   const child = spawn(process.execPath, [BUNDLE, 'agent', ...args], {
     env: sandbox.env(extraEnv),
-    stdio: ['pipe', 'pipe', 'pipe']
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...user
   });
   let stderr = '';
   child.stderr.on('data', chunk => (stderr += chunk));

@@ -6,6 +6,7 @@ import {
   CancellationToken,
   createMessageConnection,
   MessageConnection,
+  ResponseMessage,
   StreamMessageReader,
   StreamMessageWriter
 } from 'vscode-jsonrpc/node';
@@ -104,11 +105,14 @@ export class Agent {
   private inFlight = 0;
   private lastActivity = Date.now();
   private stopWatchdog: (() => void) | undefined;
+  /** Kept to answer a body that is not JSON, which the connection only reports. */
+  private readonly writer: StreamMessageWriter;
 
   constructor(private readonly options: AgentOptions) {
+    this.writer = new StreamMessageWriter(options.output);
     this.connection = createMessageConnection(
       new StreamMessageReader(options.input),
-      new StreamMessageWriter(options.output)
+      this.writer
     );
     this.exits = new ExitTracker(
       () => loadAddon().segmentDir(),
@@ -154,7 +158,15 @@ export class Agent {
         this.exit();
       });
     }
-    this.connection.onError(([error]) => log(`bad message: ${error.message}`));
+    this.connection.onError(([error]) => {
+      log(`bad message: ${error.message}`);
+      // JSON-RPC 2.0: a body that does not parse gets -32700 with a null id.
+      void this.writer.write({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: ErrorCodes.ParseError, message: `Parse error: ${error.message}` }
+      } as ResponseMessage);
+    });
     // The client closed our stdin without `exit`: answer what was already sent, then go.
     this.connection.onClose(() => this.exitWhenIdle());
     this.connection.listen();

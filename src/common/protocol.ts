@@ -57,6 +57,8 @@ export namespace ErrorCodes {
   /** JSON-RPC: the method does not exist. */
   export const MethodNotFound = -32601;
   /** JSON-RPC: the agent failed for a reason listed nowhere else. */
+  /** The body of a message is not JSON: answered with a null id. */
+  export const ParseError = -32700;
   export const InternalError = -32603;
   /**
    * Sent by the Jupyter server's websocket proxy, never by the agent: the agent cannot be
