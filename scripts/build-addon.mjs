@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds native/addon with node-gyp against the headers of the Node running this script,
-// then copies the addon to native/build/bigmaac.node.
+// then copies the addon to native/build/bigmaac.node ($BIGMAAC_ADDON_OUT overrides it,
+// so a test can build a copy without replacing the one other processes have loaded).
 //
 // Why --nodedir: node-gyp otherwise downloads headers, which this project never does.
 // yarn does not read ~/.npmrc and Node lives elsewhere on other machines, so the prefix
@@ -14,7 +15,9 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const addonDir = join(root, 'native', 'addon');
 const built = join(addonDir, 'build', 'Release', 'bigmaac.node');
-const target = join(root, 'native', 'build', 'bigmaac.node');
+const target = process.env.BIGMAAC_ADDON_OUT
+  ? resolve(process.env.BIGMAAC_ADDON_OUT)
+  : join(root, 'native', 'build', 'bigmaac.node');
 const NAPI_VERSION = '8';
 
 function fail(message) {
