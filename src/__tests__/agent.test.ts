@@ -143,7 +143,7 @@ describe('lifecycle', () => {
     raw.stdin.write(frame(JSON.stringify({ jsonrpc: '2.0', method: 'exit' })));
     const code = await new Promise(done => raw.on('exit', done));
     expect(code).toBe(0);
-    const messages: { id: number; result?: unknown }[] = [];
+    const messages: { id: number | null; result?: unknown; error?: { code: number } }[] = [];
     let rest = Buffer.concat(chunks);
     while (rest.length > 0) {
       const header = /^Content-Length: (\d+)\r\n\r\n/.exec(rest.toString('latin1'));
@@ -153,8 +153,10 @@ describe('lifecycle', () => {
       messages.push(JSON.parse(rest.subarray(start, end).toString('utf8')));
       rest = rest.subarray(end);
     }
-    expect(messages.map(m => m.id)).toEqual([1, 2]);
-    expect(messages[0].result).toHaveProperty('serverInfo');
+    // The malformed body is answered with a parse error and a null id (JSON-RPC 2.0).
+    expect(messages.map(m => m.id)).toEqual([null, 1, 2]);
+    expect(messages[0].error?.code).toBe(ErrorCodes.ParseError);
+    expect(messages[1].result).toHaveProperty('serverInfo');
   });
 });
 
