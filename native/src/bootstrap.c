@@ -16,7 +16,7 @@
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 
-struct bm_next bm_next;
+struct bm_next bm_next = {.free = bm_free_unresolved};
 int bm_ready;
 size_t bm_page_size = 4096;
 
@@ -24,6 +24,18 @@ static int init_state = INIT_NONE;
 static bool config_loaded;
 _Alignas(64) unsigned char bm_bootstrap_buffer[BM_BOOTSTRAP_SIZE];
 static size_t buffer_used;
+struct bm_span bm_span = {bm_bootstrap_buffer, BM_BOOTSTRAP_SIZE};
+
+void bm_span_include(uintptr_t addr, size_t len)
+{
+    uintptr_t lo = (uintptr_t)bm_span.lo, hi = lo + bm_span.len;
+    if (addr < lo)
+        lo = addr;
+    if (addr + len > hi)
+        hi = addr + len;
+    __atomic_store_n(&bm_span.len, hi - lo, __ATOMIC_RELAXED);
+    __atomic_store_n(&bm_span.lo, (const unsigned char *)lo, __ATOMIC_RELEASE);
+}
 
 void *bm_bootstrap_alloc(size_t size, size_t align)
 {
@@ -65,7 +77,9 @@ static void resolve(void)
     bm_next.malloc = next("malloc");
     bm_next.calloc = next("calloc");
     bm_next.realloc = next("realloc");
-    bm_next.free = next("free");
+    void (*next_free)(void *) = next("free");
+    if (next_free)
+        bm_next.free = next_free;
     bm_next.posix_memalign = next("posix_memalign");
     bm_next.aligned_alloc = next("aligned_alloc");
     bm_next.memalign = next("memalign");
@@ -90,7 +104,8 @@ bool bm_init(void)
         bm_page_size = (size_t)page;
     config_loaded = bm_config_load();
     errno = saved;
-    if (!bm_next.malloc || !bm_next.free || !bm_next.calloc || !bm_next.realloc) {
+    if (!bm_next.malloc || bm_next.free == bm_free_unresolved || !bm_next.calloc ||
+        !bm_next.realloc) {
         /* No allocator after us: nothing sane to do but say so once. */
         bm_warn("cannot find the next malloc with dlsym(RTLD_NEXT); is libc loaded?");
     }

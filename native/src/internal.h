@@ -35,6 +35,11 @@
 #include "bigmaac.h"
 #include "bigmaac_segment.h"
 
+/* Everything declared below is internal to the library. Hidden declarations (not only
+ * definitions) let the compiler reach a global with one RIP-relative load instead of a
+ * GOT look-up: the small path reads two of them per call. */
+#pragma GCC visibility push(hidden)
+
 #define BM_EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -75,6 +80,27 @@ static inline bool bm_bootstrap_owns(const void *p)
     return (uintptr_t)p - (uintptr_t)bm_bootstrap_buffer < BM_BOOTSTRAP_SIZE;
 }
 size_t bm_bootstrap_size(const void *p);
+/* bm_next.free until the next allocator is known: only NULL and our own pointers can
+ * reach it then, so the small path of free() needs no null check. */
+void bm_free_unresolved(void *p);
+
+/* The one range that free() and realloc() compare a pointer with. It covers the
+ * bootstrap buffer and, once reserved, the reservation, and whatever lies between the
+ * two: a pointer there takes the slow path, which decides precisely. It only widens,
+ * and len is stored before lo, so a reader that sees the old lo with the new len still
+ * covers everything the old span did. */
+struct bm_span {
+    const unsigned char *lo;
+    size_t len;
+};
+extern struct bm_span bm_span;
+static inline bool bm_span_covers(const void *p)
+{
+    uintptr_t lo = (uintptr_t)__atomic_load_n(&bm_span.lo, __ATOMIC_ACQUIRE);
+    return (uintptr_t)p - lo < __atomic_load_n(&bm_span.len, __ATOMIC_RELAXED);
+}
+/* Widen the span to cover [addr, addr + len). Under bm_lock (one writer). */
+void bm_span_include(uintptr_t addr, size_t len);
 
 /* ------------------------------------------------------------------ config.c */
 
@@ -440,5 +466,7 @@ void bm_cow_prepare_write(uintptr_t addr, size_t len);
 void bm_cow_reap_locked(void);
 /* Control thread, not under bm_lock. */
 void bm_fork_tick(void);
+
+#pragma GCC visibility pop
 
 #endif /* BIGMAAC_INTERNAL_H */

@@ -2,12 +2,13 @@
  *
  * Small requests go straight to the next allocator: one load and one compare with the
  * threshold (bm_divert_from), then a tail call; no lock, no system call, no TLS. free
- * is two range compares and one branch before its tail call. Everything else takes an
+ * is one range compare (bm_span) before its tail call. Everything else takes an
  * out-of-line slow path: the bootstrap buffer while the next allocator is resolved,
  * the fries arena (fries.c) from BIGMAAC_MIN_FRY_SIZE, disk-backed regions (region.c)
- * from BIGMAAC_MIN_BIGMAAC_SIZE. Pointers are routed back by address: inside the
- * reserved range they are ours (a fry if its chunk says so, O(1)), inside the bootstrap
- * buffer they are ignored, anything else belongs to the next allocator.
+ * from BIGMAAC_MIN_BIGMAAC_SIZE. Pointers are routed back by address: outside the span
+ * they belong to the next allocator; inside it, the slow path decides exactly: in the
+ * reserved range they are ours (a fry if its chunk says so, O(1)), in the bootstrap
+ * buffer they are ignored, anything else goes to the next allocator.
  */
 #include "internal.h"
 
@@ -28,11 +29,6 @@ static inline bool is_small(size_t size)
     return likely(size < __atomic_load_n(&bm_divert_from, __ATOMIC_ACQUIRE));
 }
 
-/* Inside the reservation or the bootstrap buffer. Both compares, one branch. */
-static inline bool is_ours(const void *p)
-{
-    return bm_space_owns(p) | bm_bootstrap_owns(p);
-}
 
 static bool power_of_two(size_t x)
 {
@@ -107,6 +103,8 @@ BM_EXPORT void *calloc(size_t count, size_t size)
     return divert(total, 0, true);
 }
 
+/* A pointer inside the span: ours, or the next allocator's block that lies between the
+ * bootstrap buffer and the reservation. */
 static __attribute__((noinline)) void free_ours(void *p)
 {
     if (!p || bm_bootstrap_owns(p))
@@ -119,15 +117,19 @@ static __attribute__((noinline)) void free_ours(void *p)
             bm_big_free(p);
         return;
     }
-    if (ready() && bm_next.free)
+    if (ready() && bm_next.free != bm_free_unresolved)
         bm_next.free(p);
+}
+
+void bm_free_unresolved(void *p)
+{
+    free_ours(p); /* resolves the next allocator, if it can, and hands p on */
 }
 
 BM_EXPORT void free(void *p)
 {
-    void (*next_free)(void *) = bm_next.free;
-    if (likely(!is_ours(p) && next_free)) {
-        next_free(p);
+    if (likely(!bm_span_covers(p))) {
+        bm_next.free(p);
         return;
     }
     free_ours(p);
@@ -217,7 +219,7 @@ static __attribute__((noinline)) void *realloc_ours(void *p, size_t size)
 
 BM_EXPORT void *realloc(void *p, size_t size)
 {
-    if (likely(!is_ours(p) && is_small(size)))
+    if (likely(!bm_span_covers(p) && is_small(size)))
         return bm_next.realloc(p, size);
     return realloc_ours(p, size);
 }

@@ -35,6 +35,7 @@ bool bm_space_reserve(size_t want)
                     "(SIZE_BIGMAAC asks %zu MiB; is RLIMIT_AS set?)", size >> 20, want >> 20);
         __atomic_store_n(&bm_space.base, (uintptr_t)p, __ATOMIC_RELAXED);
         __atomic_store_n(&bm_space.size, size, __ATOMIC_RELEASE); /* publishes base */
+        bm_span_include((uintptr_t)p, size);
         return true;
     }
     bm_warn("cannot reserve even %zu MiB of address space for big allocations (is RLIMIT_AS "
