@@ -18,6 +18,8 @@ METRICS = {
     "first_touch": ("mb_per_s", True, False),
     "small_churn": ("ns_per_op", False, False),
     "small_python": ("seconds", False, True),
+    "word_index": ("seconds", False, False),
+    "python_mix": ("seconds", False, True),
     "fries_churn": ("ns_per_op", False, False),
     "realloc_growth": ("ms_per_gib", False, False),
     "numpy_temporaries": ("seconds", False, True),

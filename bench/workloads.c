@@ -133,9 +133,116 @@ static void fries_churn(long ops) {
   printf("{\"workload\":\"fries_churn\",\"ops\":%ld,\"ns_per_op\":%.2f}\n", ops, dt / (double)ops * 1e9);
 }
 
+/* A malloc-heavy program doing real work: index the words of a generated text, as a
+   compiler's symbol table or a log indexer would. Every new word costs a node and a copy
+   of its text, every occurrence may grow the word's position list (realloc), each line is
+   read into a fresh buffer, and the table itself grows by rehashing. Then the index is
+   sorted by frequency and freed. `rounds` texts of 200,000 words each. */
+struct word { struct word *next; char *text; unsigned *pos; unsigned count, cap, hash; };
+
+static unsigned hash_text(const char *s) {
+  unsigned h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static int by_count(const void *a, const void *b) {
+  const struct word *x = *(struct word *const *)a, *y = *(struct word *const *)b;
+  if (x->count != y->count) return x->count < y->count ? 1 : -1;
+  return strcmp(x->text, y->text);
+}
+
+static struct word **grow_table(struct word **table, size_t *buckets) {
+  size_t n = *buckets * 2;
+  struct word **bigger = calloc(n, sizeof *bigger);
+  if (bigger == NULL) { fprintf(stderr, "calloc failed\n"); exit(1); }
+  for (size_t i = 0; i < *buckets; i++)
+    for (struct word *w = table[i], *next; w; w = next) {
+      next = w->next;
+      w->next = bigger[w->hash & (n - 1)];
+      bigger[w->hash & (n - 1)] = w;
+    }
+  free(table);
+  *buckets = n;
+  return bigger;
+}
+
+static uint64_t index_text(uint64_t *x, long words) {
+  static const char *syllables[] = {"ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "an",
+                                    "el", "is", "or", "um", "be", "da", "fu"};
+  size_t buckets = 64, distinct = 0;
+  struct word **table = calloc(buckets, sizeof *table);
+  char *line = NULL;
+  size_t line_len = 0;
+  for (long i = 0; i < words; i++) {
+    if (i % 12 == 0) { /* a new line of about 12 words, read into its own buffer */
+      free(line);
+      line = malloc(96 + (size_t)(*x % 64));
+      line_len = 0;
+    }
+    *x ^= *x << 13; *x ^= *x >> 7; *x ^= *x << 17;
+    char text[32];
+    size_t len = 0;
+    /* Frequent words are short: 1-4 syllables, skewed to few. */
+    unsigned parts = 1 + (unsigned)((*x >> 8) % 4) * (unsigned)((*x >> 12) % 2);
+    for (unsigned k = 0; k < parts; k++) {
+      const char *s = syllables[(*x >> (16 + 4 * k)) % (parts > 2 ? 16 : 6)];
+      text[len++] = s[0];
+      text[len++] = s[1];
+    }
+    text[len] = 0;
+    memcpy(line + line_len % 64, text, len);
+    line_len += len;
+    unsigned h = hash_text(text);
+    struct word *w = table[h & (buckets - 1)];
+    while (w && (w->hash != h || strcmp(w->text, text) != 0)) w = w->next;
+    if (w == NULL) {
+      w = malloc(sizeof *w);
+      w->text = malloc(len + 1);
+      memcpy(w->text, text, len + 1);
+      w->pos = NULL;
+      w->count = w->cap = 0;
+      w->hash = h;
+      w->next = table[h & (buckets - 1)];
+      table[h & (buckets - 1)] = w;
+      if (++distinct > buckets) table = grow_table(table, &buckets);
+    }
+    if (w->count == w->cap) {
+      w->cap = w->cap ? w->cap * 2 : 4;
+      w->pos = realloc(w->pos, w->cap * sizeof *w->pos);
+    }
+    w->pos[w->count++] = (unsigned)i;
+  }
+  free(line);
+  struct word **all = malloc(distinct * sizeof *all);
+  size_t n = 0;
+  for (size_t i = 0; i < buckets; i++)
+    for (struct word *w = table[i]; w; w = w->next) all[n++] = w;
+  qsort(all, n, sizeof *all, by_count);
+  uint64_t sum = n;
+  for (size_t i = 0; i < n; i++) {
+    if (i < 100) sum = sum * 31 + all[i]->count + all[i]->pos[all[i]->count - 1];
+    free(all[i]->pos);
+    free(all[i]->text);
+    free(all[i]);
+  }
+  free(all);
+  free(table);
+  return sum;
+}
+
+static void word_index(long rounds) {
+  uint64_t x = 88172645463325252ull, sum = 0;
+  double t0 = now_s();
+  for (long r = 0; r < rounds; r++) sum ^= index_text(&x, 200 * 1000);
+  double dt = now_s() - t0;
+  printf("{\"workload\":\"word_index\",\"rounds\":%ld,\"seconds\":%.4f,\"checksum\":%llu}\n",
+         rounds, dt, (unsigned long long)sum);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s big_alloc_free|first_touch|small_churn [OPS]|fries_churn|realloc_growth\n", argv[0]);
+    fprintf(stderr, "usage: %s big_alloc_free|first_touch|small_churn [OPS]|word_index [ROUNDS]|fries_churn|realloc_growth\n", argv[0]);
     return 2;
   }
   if (strcmp(argv[1], "big_alloc_free") == 0) big_alloc_free((size_t)64 << 20, 201);
@@ -143,6 +250,8 @@ int main(int argc, char **argv) {
   else if (strcmp(argv[1], "realloc_growth") == 0)
     realloc_growth((size_t)64 << 20, (size_t)8 << 30, 3);
   else if (strcmp(argv[1], "fries_churn") == 0) fries_churn(200 * 1000);
+  else if (strcmp(argv[1], "word_index") == 0)
+    word_index(argc > 2 ? atol(argv[2]) : 20); /* fewer under callgrind */
   else if (strcmp(argv[1], "small_churn") == 0)
     small_churn(argc > 2 ? atol(argv[2]) : 20 * 1000 * 1000); /* fewer under callgrind */
   else { fprintf(stderr, "unknown workload %s\n", argv[1]); return 2; }
