@@ -121,8 +121,7 @@ static void *control_main(void *unused)
         long wait_ns = HEARTBEAT_NS - PUBLISH_INTERVAL_NS;
         if (next_dirty_check > 0 && next_dirty_check < wait_ns)
             wait_ns = next_dirty_check;
-        struct timespec timeout = {.tv_sec = 0, .tv_nsec = wait_ns};
-        syscall(SYS_futex, &map->control.doorbell, FUTEX_WAIT, seen, &timeout, NULL, 0);
+        bm_segment_wait(seen, wait_ns);
     }
 }
 

@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SEG_NONE, SEG_CREATING, SEG_READY, SEG_FAILED };
@@ -219,13 +220,34 @@ static long futex_wake(uint32_t *word)
     return syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+/* Set while the control thread sleeps on the doorbell (or is about to). Only then does a
+ * ring need the wake-up system call: otherwise the thread is working or pausing, and its
+ * next wait sees the doorbell moved and returns at once. Both sides are sequentially
+ * consistent (store, then load the other's word), so a ring never falls between the
+ * thread's last look and its sleep. Requesters in other processes always wake. */
+static int control_waiting;
+
 void bm_segment_ring(void)
 {
     struct bigmaac_segment *map = bm_segment_get();
     if (!map)
         return;
-    __atomic_add_fetch(&map->control.doorbell, 1, __ATOMIC_RELEASE);
-    futex_wake(&map->control.doorbell);
+    __atomic_add_fetch(&map->control.doorbell, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&control_waiting, __ATOMIC_SEQ_CST))
+        futex_wake(&map->control.doorbell);
+}
+
+void bm_segment_wait(uint32_t seen, long timeout_ns)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    if (!map)
+        return;
+    struct timespec timeout = {.tv_sec = timeout_ns / 1000000000L,
+                               .tv_nsec = timeout_ns % 1000000000L};
+    __atomic_store_n(&control_waiting, 1, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &map->control.doorbell, FUTEX_WAIT, seen, &timeout, NULL, 0);
+    __atomic_store_n(&control_waiting, 0, __ATOMIC_RELAXED);
 }
 
 /* Min-heap on size, so the table keeps the largest regions seen. */
@@ -359,6 +381,7 @@ void bm_segment_publish_residency(const struct bigmaac_residency *residency)
 void bm_segment_forget_after_fork(void)
 {
     seg.map = NULL;
+    control_waiting = 0; /* the parent's control thread is not ours */
     if (seg.fd >= 0)
         close(seg.fd); /* the parent's file */
     seg.fd = -1;

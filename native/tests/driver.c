@@ -703,6 +703,55 @@ static int test_pageout_of_stopped_process(void)
     return PASS;
 }
 
+/* strace from Debian (make -C native test-tools), or NULL. */
+static const char *find_strace(void)
+{
+    static const char *const places[] = {"/usr/bin/strace", "/bin/strace", NULL};
+    for (int i = 0; places[i]; i++)
+        if (access(places[i], X_OK) == 0)
+            return places[i];
+    return NULL;
+}
+
+/* Reusing a recycled region costs no system call: the allocation path rings the control
+ * thread's doorbell, but wakes it (a futex call) only while it sleeps. Counted with
+ * strace on the program's main thread alone (the control thread's own waits are futex
+ * calls too). */
+static int test_reuse_without_syscalls(void)
+{
+    const char *strace = find_strace();
+    if (!strace) {
+        printf("  skipped: no strace (make -C native test-tools)\n");
+        return SKIP;
+    }
+    char trace[400], preload[600];
+    snprintf(trace, sizeof trace, "%s/futex.trace", root);
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", library);
+    char *argv[] = {(char *)strace, "-f", "-qq", "-e", "trace=futex", "-o", trace, "-E", preload,
+                    (char *)workload, "loop", "1000", NULL};
+    struct child c;
+    char line[512];
+    CHECK(spawn(&c, argv, false, NULL) == 0, "spawn");
+    bool done = read_line(&c, line, sizeof line);
+    int status = finish(&c);
+    int pid = 0;
+    CHECK(done && sscanf(line, "done %d", &pid) == 1 && exited_ok(status),
+          "status %d: %s %s", status, line, c.err);
+    FILE *f = fopen(trace, "r");
+    CHECK(f, "no trace at %s", trace);
+    int main_thread = 0, all = 0;
+    while (fgets(line, sizeof line, f)) {
+        all++;
+        main_thread += atoi(line) == pid;
+    }
+    fclose(f);
+    /* Before: two wake-ups per pair (2,000). Now at most one per control-thread cycle
+     * that catches it asleep. */
+    CHECK(main_thread <= 50, "%d futex calls by the main thread for 1,000 alloc+free pairs "
+          "(%d in all)", main_thread, all);
+    return PASS;
+}
+
 /* A process with 1,000 disk-backed allocations: published, paged out. */
 static int test_many_allocations(void)
 {
@@ -1540,6 +1589,7 @@ static const struct test tests[] = {
     {"page-out cancelled", test_pageout_cancel},
     {"page-out of a stopped process times out, runs on SIGCONT", test_pageout_of_stopped_process},
     {"1,000 allocations published and paged out", test_many_allocations},
+    {"1,000 reuses of a recycled region: no futex call each", test_reuse_without_syscalls},
     {"page-out lowers the memory cgroup's usage below 2%", test_cgroup_pageout},
     {"residency on request: per allocation, dirty, during a page-out", test_residency},
     {"dirty budget: 4x the cgroup limit completes, data intact", test_cgroup_dirty_budget},

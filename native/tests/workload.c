@@ -472,6 +472,23 @@ static int case_churn(const char *arg)
     return 0;
 }
 
+/* "loop N": N pairs of malloc(64 MiB), one byte written, free; then "done PID". After the
+ * first, each is a reuse of the recycled region. */
+static int case_loop(const char *arg)
+{
+    int count = atoi(arg);
+    for (int i = 0; i < count; i++) {
+        char *p = malloc(64 * MIB);
+        CHECK(p && owns(p), "iteration %d", i);
+        __asm__ volatile("" : : "r"(p) : "memory");
+        p[0] = 1;
+        __asm__ volatile("" : : "r"(p) : "memory");
+        free(p);
+    }
+    printf("done %d\n", (int)getpid());
+    return 0;
+}
+
 /* BIGMAAC_ON_DISK_FULL=ram: past a full disk, big requests are served from RAM. */
 static int case_diskfull_ram(void)
 {
@@ -592,6 +609,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "hold")) return case_hold(arg);
     if (!strcmp(name, "idle")) return case_idle();
     if (!strcmp(name, "churn")) return case_churn(arg);
+    if (!strcmp(name, "loop")) return case_loop(arg);
     int fries = fries_case(name, arg);
     if (fries >= 0) return fries;
     fprintf(stderr, "workload: unknown case '%s'\n", name);
