@@ -1,6 +1,7 @@
 /* segment.c: this process's stats segment (layout in bigmaac_segment.h).
  *
- * Created at the first disk-backed allocation, never by processes that make none: the
+ * Created at the first big request (served from disk, from RAM, or failed: fall-backs
+ * and failures are worth seeing), never by processes that make none: the
  * file is filled under "<pid>.seg.tmp" and renamed, so a reader never sees a half-made
  * header or identity. Counters and the allocation table are written only by the
  * control thread, under stats.seq (odd while writing), and so is the residency section,

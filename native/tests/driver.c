@@ -497,6 +497,55 @@ static int test_disk_full_ram(void)
     return run_on_small_disk("diskfull-ram", extra);
 }
 
+/* A process whose every big request met a full disk still publishes a segment, with
+ * the failures (or, with BIGMAAC_ON_DISK_FULL=ram, the fall-backs) counted. */
+static int full_from_start(bool to_ram)
+{
+    const char *extra[] = {to_ram ? "BIGMAAC_ON_DISK_FULL=ram" : "BIGMAAC_ON_DISK_FULL=fail",
+                           NULL};
+    char *argv[] = {(char *)workload, "try", "5", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    int got = -1;
+    CHECK(read_line(&c, line, sizeof line) && sscanf(line, "tried %d", &got) == 1,
+          "no answer: %s", (finish(&c), c.err));
+    CHECK(got == (to_ram ? 5 : 0), "%d of 5 requests succeeded", got);
+    static struct bigmaac_segment s;
+    int rc = BIGMAAC_ERR_NO_PROCESS;
+    for (int i = 0; i < 100; i++) {
+        rc = bigmaac_snapshot(seg_dir, c.pid, &s);
+        if (rc == BIGMAAC_OK &&
+            (to_ram ? s.stats.counters.fallbacks : s.stats.counters.failures) >= 5)
+            break;
+        sleep_ms(20);
+    }
+    CHECK(rc == BIGMAAC_OK, "no segment: %s", bigmaac_strerror(rc));
+    const struct bigmaac_counters *k = &s.stats.counters;
+    CHECK(k->failures == (to_ram ? 0u : 5u) && k->fallbacks == (to_ram ? 5u : 0u),
+          "failures %llu fallbacks %llu", (unsigned long long)k->failures,
+          (unsigned long long)k->fallbacks);
+    CHECK(k->live_big_count == 0 && k->allocs == 0 && k->disk_reserved == 0 &&
+              s.stats.table_count == 0,
+          "nothing on disk: live %llu allocs %llu reserved %llu table %u",
+          (unsigned long long)k->live_big_count, (unsigned long long)k->allocs,
+          (unsigned long long)k->disk_reserved, s.stats.table_count);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+static int test_full_disk_from_start(void)
+{
+    if (!mount_small_disk("1M"))
+        return SKIP;
+    int result = full_from_start(false);
+    if (result == PASS)
+        result = full_from_start(true);
+    unmount_small_disk();
+    return result;
+}
+
 /* A page-out asked from another process: progress, result, data intact. */
 static int test_pageout_requested(void)
 {
@@ -1612,6 +1661,7 @@ static const struct test tests[] = {
     {"swap usage back after exit and kill -9; stale segment removed", test_no_leftovers},
     {"full disk: NULL with ENOMEM, never SIGBUS", test_disk_full},
     {"full disk with BIGMAAC_ON_DISK_FULL=ram: RAM instead", test_disk_full_ram},
+    {"full disk from the start: failures and fall-backs published", test_full_disk_from_start},
     {"reader refuses bad files, unknown pids, other users", test_reader_refuses_bad_files},
     {"segment dir owned by another user is refused", test_foreign_segment_dir},
     {"python numpy results equal a plain run", test_python_numpy},

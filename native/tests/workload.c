@@ -472,6 +472,26 @@ static int case_churn(const char *arg)
     return 0;
 }
 
+/* "try N": N requests of 64 MiB, kept if they succeed; "tried K" (K succeeded, on disk or
+ * not), then wait for "exit". */
+static int case_try(const char *arg)
+{
+    int count = atoi(arg), got = 0;
+    for (int i = 0; i < count; i++) {
+        char *p = malloc(64 * MIB);
+        if (p) {
+            memset(p, i, 64 * MIB);
+            got++;
+        }
+    }
+    printf("tried %d\n", got);
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) && strncmp(line, "exit", 4) != 0)
+        ;
+    return 0;
+}
+
 /* "loop N": N pairs of malloc(64 MiB), one byte written, free; then "done PID". After the
  * first, each is a reuse of the recycled region. */
 static int case_loop(const char *arg)
@@ -610,6 +630,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "idle")) return case_idle();
     if (!strcmp(name, "churn")) return case_churn(arg);
     if (!strcmp(name, "loop")) return case_loop(arg);
+    if (!strcmp(name, "try")) return case_try(arg);
     int fries = fries_case(name, arg);
     if (fries >= 0) return fries;
     fprintf(stderr, "workload: unknown case '%s'\n", name);
