@@ -174,7 +174,8 @@ struct bigmaac_stats {
 struct bigmaac_allocation_residency {
     uint64_t address;
     uint64_t size;                /* mapped bytes */
-    uint64_t resident;            /* its swap-file range in the page cache */
+    uint64_t resident;            /* its swap-file range in the page cache (a fries
+                                     entry: its whole 2 MiB chunk's, freed blocks too) */
     uint64_t dirty;               /* of which dirty or under write-back */
 };
 

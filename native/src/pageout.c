@@ -216,7 +216,10 @@ int bm_residency_measure(const struct bigmaac_allocation *table, size_t n,
         struct bigmaac_allocation_residency *entry = &out->table[i];
         entry->address = table[i].address;
         entry->size = table[i].size;
-        measure_region(table[i].address, table[i].size, &entry->resident, &entry->dirty);
+        /* A fries entry's size is the bytes of its blocks out, wherever they lie in the
+         * chunk: measure the whole chunk. */
+        size_t len = table[i].tier == BIGMAAC_TIER_FRY ? BM_FRY_CHUNK : table[i].size;
+        measure_region(table[i].address, len, &entry->resident, &entry->dirty);
     }
     out->flags = no_cachestat || bm_swap.fd < 0 ? 0 : BIGMAAC_RESIDENCY_DIRTY_KNOWN;
     out->measured_ns = bm_now_ns();

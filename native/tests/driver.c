@@ -1565,6 +1565,42 @@ static int test_fries_segment(void)
     return PASS;
 }
 
+/* Residency of a fries entry is its chunk's, wherever its blocks lie: here one written
+ * block at the chunk's end, the blocks before it freed. */
+static int test_fries_residency(void)
+{
+    const char *extra[] = {FRIES_ON, NULL};
+    char *argv[] = {(char *)workload, "fries-sparse", NULL};
+    static struct bigmaac_residency r;
+    struct child c;
+    char line[128];
+    unsigned long chunk = 0, block = 0;
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line) && sscanf(line, "chunk %lu block %lu", &chunk,
+                                                     &block) == 2,
+          "not ready: %s", (finish(&c), c.err));
+    const struct bigmaac_allocation_residency *entry = NULL;
+    for (int attempt = 0; attempt < 100 && !entry; attempt++) {
+        int rc = bigmaac_residency(seg_dir, c.pid, 10000, &r);
+        CHECK(rc == BIGMAAC_OK, "residency: %s", bigmaac_strerror(rc));
+        for (uint32_t i = 0; i < r.count; i++)
+            if (r.table[i].address == chunk)
+                entry = &r.table[i];
+        if (!entry)
+            sleep_ms(20); /* the table is the last publication's */
+    }
+    CHECK(entry, "no entry for the chunk at 0x%lx", chunk);
+    /* The written block: 100,000 bytes, 25 pages, 1.9 MiB into the chunk. */
+    CHECK(entry->resident >= 100000 && entry->resident <= 2 * MIB,
+          "chunk 0x%lx (block at +%lu, %llu bytes out): resident %llu", chunk, block - chunk,
+          (unsigned long long)entry->size, (unsigned long long)entry->resident);
+    CHECK(!(r.flags & BIGMAAC_RESIDENCY_DIRTY_KNOWN) || entry->dirty >= 100000,
+          "dirty %llu", (unsigned long long)entry->dirty);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
 /* numpy and Python's own objects on fries give the results of a plain run. */
 static int run_numpy_fries(bool preload, char *out, size_t size, char *err, size_t err_size)
 {
@@ -1673,6 +1709,7 @@ static const struct test tests[] = {
     {"fries: full disk is ENOMEM, never SIGBUS", test_fries_disk_full},
     {"fries: full disk with BIGMAAC_ON_DISK_FULL=ram: RAM instead", test_fries_disk_full_ram},
     {"fries: counters and segment table", test_fries_segment},
+    {"fries: residency of an entry is its whole chunk's", test_fries_residency},
     {"fries: numpy and Python objects give a plain run's results", test_fries_numpy},
     {"fries: BIGMAAC_MIN_FRY_SIZE not below the big threshold: one line", test_fries_bad_env},
     {"8 threads hand blocks over, realloc across the threshold", test_handoff_threads},
