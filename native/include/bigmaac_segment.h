@@ -232,6 +232,8 @@ enum bigmaac_status {
     BIGMAAC_ERR_INVALID = -13,       /* bad argument */
     BIGMAAC_ERR_UNSAFE_DIR = -14,    /* segment dir: a symlink, not a dir, or others can write */
     BIGMAAC_ERR_NAME_TOO_LONG = -15, /* a path does not fit the buffer */
+    BIGMAAC_ERR_RESULT_LOST = -16,   /* page-out finished, a later request's result replaced
+                                        its own before it was polled */
 };
 
 /* A message for a status code ("segment of another layout version", ...). Never NULL. */
@@ -286,6 +288,9 @@ struct bigmaac_pageout_request {
     uint64_t request_id;
     void *control;            /* mapping of the segment's first page */
     size_t map_size;
+    int32_t finished;         /* result seen: poll returns the copy below from then on */
+    int32_t reserved0;
+    struct bigmaac_pageout_status result;
 };
 
 /* Ask pid to page out all its disk-backed memory. BUSY if one is queued or running,
@@ -293,10 +298,12 @@ struct bigmaac_pageout_request {
 BIGMAAC_API int bigmaac_pageout_start(const char *dir, int32_t pid,
                                       struct bigmaac_pageout_request *req);
 
-/* Current progress without waiting. BIGMAAC_OK when finished (status has the result),
- * BIGMAAC_IN_PROGRESS while queued or running, NO_PROCESS if the process died, TIMEOUT
- * if it was not picked up and the process's heartbeat is over 5 s old (it is stopped;
- * the request stays queued and runs if the process resumes). */
+/* Current progress without waiting. BIGMAAC_OK when finished (status has the result,
+ * kept in req: it stays available), BIGMAAC_IN_PROGRESS while queued or running,
+ * NO_PROCESS if the process died, TIMEOUT while the process is stopped (SIGSTOP, a
+ * debugger; the page-out goes on when it resumes) or the request was not picked up and
+ * the process's heartbeat is over 5 s old. RESULT_LOST if the page-out finished and a
+ * later request (another requester's) finished too before this one was polled. */
 BIGMAAC_API int bigmaac_pageout_poll(struct bigmaac_pageout_request *req,
                                      struct bigmaac_pageout_status *status);
 

@@ -45,9 +45,11 @@ static void write_result(struct bigmaac_control *control, uint64_t id, int statu
     __atomic_store_n(&control->duration_ns, result->duration_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&control->resident_before, result->resident_before, __ATOMIC_RELAXED);
     __atomic_store_n(&control->resident_after, result->resident_after, __ATOMIC_RELAXED);
-    __atomic_store_n(&control->result_id, id, __ATOMIC_RELAXED);
-    __atomic_store_n(&control->result_seq, seq + 2, __ATOMIC_RELEASE);
+    /* DONE before result_id: a requester that sees the slot free (request_id ==
+     * result_id) also sees DONE, which it moves to QUEUED to claim the slot (reader.c). */
     __atomic_store_n(&control->state, BIGMAAC_PAGEOUT_DONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&control->result_id, id, __ATOMIC_RELEASE);
+    __atomic_store_n(&control->result_seq, seq + 2, __ATOMIC_RELEASE);
     ring(&control->done);
 }
 

@@ -54,6 +54,8 @@ const char *bigmaac_strerror(int status)
     case BIGMAAC_ERR_INVALID: return "invalid argument";
     case BIGMAAC_ERR_UNSAFE_DIR: return "segment directory is not a private directory of this user";
     case BIGMAAC_ERR_NAME_TOO_LONG: return "path too long";
+    case BIGMAAC_ERR_RESULT_LOST:
+        return "the page-out finished, but a later request's result replaced its own";
     default: return "unknown BigMaac status";
     }
 }
@@ -453,18 +455,21 @@ int bigmaac_pageout_start(const char *dir, int32_t pid, struct bigmaac_pageout_r
     if (rc)
         return rc;
     struct bigmaac_control *control = control_of(req);
-    /* Free slot: every earlier request has a result. Claim it with a CAS so two
-     * requesters cannot both think they own the next id. */
+    /* Free slot: every earlier request has a result and the state says so. Claim it by
+     * moving the state to QUEUED with a CAS, before the request exists: two requesters
+     * cannot both win, and the control thread, which stores RUNNING and DONE only once
+     * the request exists, is never overwritten by a late QUEUED. */
     uint64_t latest = __atomic_load_n(&control->request_id, __ATOMIC_ACQUIRE);
     uint64_t finished = __atomic_load_n(&control->result_id, __ATOMIC_ACQUIRE);
+    uint32_t state = __atomic_load_n(&control->state, __ATOMIC_ACQUIRE);
     if (latest != finished ||
-        !__atomic_compare_exchange_n(&control->request_id, &latest, latest + 1, 0,
+        (state != BIGMAAC_PAGEOUT_IDLE && state != BIGMAAC_PAGEOUT_DONE) ||
+        !__atomic_compare_exchange_n(&control->state, &state, BIGMAAC_PAGEOUT_QUEUED, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         bigmaac_pageout_close(req);
         return BIGMAAC_ERR_BUSY;
     }
-    req->request_id = latest + 1;
-    __atomic_store_n(&control->state, BIGMAAC_PAGEOUT_QUEUED, __ATOMIC_RELEASE);
+    req->request_id = __atomic_add_fetch(&control->request_id, 1, __ATOMIC_ACQ_REL);
     ring(&control->doorbell);
     return BIGMAAC_OK;
 }
@@ -485,10 +490,29 @@ static int read_result(struct bigmaac_control *control, struct bigmaac_pageout_s
         status->resident_after = __atomic_load_n(&control->resident_after, __ATOMIC_RELAXED);
         uint64_t id = __atomic_load_n(&control->result_id, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&control->result_seq, __ATOMIC_RELAXED) == before)
-            return id == status->request_id ? BIGMAAC_OK : BIGMAAC_ERR_TORN;
+        if (__atomic_load_n(&control->result_seq, __ATOMIC_RELAXED) != before)
+            continue;
+        /* Ids only grow: a later one means a later request finished over ours. */
+        return id == status->request_id ? BIGMAAC_OK : BIGMAAC_ERR_RESULT_LOST;
     }
     return BIGMAAC_ERR_TORN;
+}
+
+/* State letter of /proc/PID/stat: 'T' stopped by a signal, 't' by a debugger. */
+static bool process_stopped(int32_t pid)
+{
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    char *p = strrchr(text, ')');
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
 /* A queued request is picked up at once by a working control thread, whose heartbeat
@@ -510,27 +534,39 @@ int bigmaac_pageout_poll(struct bigmaac_pageout_request *req, struct bigmaac_pag
 {
     if (!req || !req->control || !status)
         return BIGMAAC_ERR_INVALID;
+    if (req->finished) { /* seen once: later requests may overwrite the result fields */
+        *status = req->result;
+        return BIGMAAC_OK;
+    }
     struct bigmaac_control *control = control_of(req);
     memset(status, 0, sizeof *status);
     status->request_id = req->request_id;
+    /* The ids first (acquire), then the progress words: the control thread zeroes those
+     * before it publishes started_id, so they are never an earlier job's figures. */
+    uint64_t finished = __atomic_load_n(&control->result_id, __ATOMIC_ACQUIRE);
+    uint64_t started = __atomic_load_n(&control->started_id, __ATOMIC_ACQUIRE);
     status->bytes_done = __atomic_load_n(&control->bytes_done, __ATOMIC_RELAXED);
     status->bytes_total = __atomic_load_n(&control->bytes_total, __ATOMIC_RELAXED);
-    uint64_t finished = __atomic_load_n(&control->result_id, __ATOMIC_ACQUIRE);
     if (finished >= req->request_id) {
         status->state = BIGMAAC_PAGEOUT_DONE;
-        int rc = read_result(control, status);
-        if (rc == BIGMAAC_OK)
+        int rc = finished == req->request_id ? read_result(control, status)
+                                             : BIGMAAC_ERR_RESULT_LOST;
+        if (rc == BIGMAAC_OK) {
             status->bytes_done = status->result == 0 ? status->bytes_total : status->bytes_done;
+            req->result = *status;
+            req->finished = 1;
+        }
         return rc;
     }
-    uint64_t started = __atomic_load_n(&control->started_id, __ATOMIC_ACQUIRE);
     status->state = started == req->request_id ? BIGMAAC_PAGEOUT_RUNNING : BIGMAAC_PAGEOUT_QUEUED;
     if (status->state == BIGMAAC_PAGEOUT_QUEUED)
         status->bytes_done = status->bytes_total = 0;
     struct bigmaac_identity who = {.pid = req->pid, .start_time = req->start_time};
     if (bigmaac_check_alive(&who) != BIGMAAC_OK)
         return BIGMAAC_ERR_NO_PROCESS;
-    if (status->state == BIGMAAC_PAGEOUT_QUEUED && !control_thread_alive(req))
+    /* Stopped (SIGSTOP, a debugger), queued or half-way: it cannot go on until resumed. */
+    if (process_stopped(req->pid) ||
+        (status->state == BIGMAAC_PAGEOUT_QUEUED && !control_thread_alive(req)))
         return BIGMAAC_ERR_TIMEOUT;
     return BIGMAAC_IN_PROGRESS;
 }

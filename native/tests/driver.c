@@ -724,6 +724,96 @@ static bool wait_stopped(int pid)
     return false;
 }
 
+/* Requests follow each other: a result once seen stays with its request; one never
+ * polled before a later request finished is reported lost, not torn for ever. */
+static int test_pageout_results_kept(void)
+{
+    struct child c;
+    static struct bigmaac_segment s;
+    CHECK(start_holding(&c, "40M", &s) == 0, "workload did not start");
+    struct bigmaac_pageout_request first, second, unpolled;
+    struct bigmaac_pageout_status st, again;
+    int rc;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &first) == BIGMAAC_OK, "first start");
+    while ((rc = bigmaac_pageout_wait(&first, 50, &st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "first: %s", bigmaac_strerror(rc));
+    /* Not polled until a later request has finished too. */
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &unpolled) == BIGMAAC_OK, "second start");
+    for (int i = 0; i < 500; i++) {
+        if (bigmaac_snapshot(seg_dir, c.pid, &s) == BIGMAAC_OK &&
+            s.control.result_id >= unpolled.request_id)
+            break;
+        sleep_ms(10);
+    }
+    CHECK(s.control.result_id == unpolled.request_id && s.control.state == BIGMAAC_PAGEOUT_DONE,
+          "second never finished: result_id %llu state %u",
+          (unsigned long long)s.control.result_id, s.control.state);
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &second) == BIGMAAC_OK, "third start");
+    while ((rc = bigmaac_pageout_wait(&second, 50, &st)) == BIGMAAC_IN_PROGRESS)
+        ;
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "third: %s", bigmaac_strerror(rc));
+    rc = bigmaac_pageout_poll(&unpolled, &again);
+    CHECK(rc == BIGMAAC_ERR_RESULT_LOST && again.state == BIGMAAC_PAGEOUT_DONE,
+          "the overwritten result: %d (%s)", rc, bigmaac_strerror(rc));
+    /* The first was seen before: still its own result. */
+    rc = bigmaac_pageout_poll(&first, &again);
+    CHECK(rc == BIGMAAC_OK && again.request_id == first.request_id && again.result == 0 &&
+              again.state == BIGMAAC_PAGEOUT_DONE,
+          "the first result after two more: %d (%s) id %llu", rc, bigmaac_strerror(rc),
+          (unsigned long long)again.request_id);
+    bigmaac_pageout_close(&first);
+    bigmaac_pageout_close(&second);
+    bigmaac_pageout_close(&unpolled);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* Stopped half-way through a page-out: TIMEOUT, not IN_PROGRESS for ever; once resumed
+ * the page-out finishes with the data intact. */
+static int test_pageout_stopped_midway(void)
+{
+    struct child c;
+    char line[64];
+    static struct bigmaac_segment s;
+    CHECK(start_holding(&c, "1G", &s) == 0, "workload did not start");
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    CHECK(bigmaac_pageout_start(seg_dir, c.pid, &req) == BIGMAAC_OK, "start");
+    int rc;
+    while ((rc = bigmaac_pageout_poll(&req, &st)) == BIGMAAC_IN_PROGRESS &&
+           st.state != BIGMAAC_PAGEOUT_RUNNING)
+        ;
+    CHECK(rc == BIGMAAC_IN_PROGRESS, "not running: %d (%s)", rc, bigmaac_strerror(rc));
+    kill(c.pid, SIGSTOP);
+    bool stopped = wait_stopped(c.pid);
+    rc = bigmaac_pageout_poll(&req, &st);
+    bool finished_first = rc == BIGMAAC_OK;
+    time_t start = time(NULL);
+    while (rc == BIGMAAC_IN_PROGRESS && time(NULL) - start < 15)
+        rc = bigmaac_pageout_wait(&req, 200, &st);
+    int stopped_rc = rc;
+    uint64_t done_when_stopped = st.bytes_done;
+    kill(c.pid, SIGCONT);
+    CHECK(stopped, "process did not stop");
+    CHECK(!finished_first, "the page-out of 1 GiB finished before SIGSTOP took effect");
+    CHECK(stopped_rc == BIGMAAC_ERR_TIMEOUT, "stopped mid-way: %d (%s)", stopped_rc,
+          bigmaac_strerror(stopped_rc));
+    CHECK(st.state == BIGMAAC_PAGEOUT_RUNNING && done_when_stopped < st.bytes_total,
+          "state %d, %llu of %llu", st.state, (unsigned long long)done_when_stopped,
+          (unsigned long long)st.bytes_total);
+    rc = pageout_to_end(&req, &st);
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "after SIGCONT: %d result %d", rc, st.result);
+    CHECK(st.resident_after <= st.resident_before / 50, "resident %llu -> %llu",
+          (unsigned long long)st.resident_before, (unsigned long long)st.resident_after);
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
 /* A stopped process cannot answer: the requester gets TIMEOUT, not a hang; once the
  * process resumes, the queued request runs. */
 static int test_pageout_of_stopped_process(void)
@@ -1673,6 +1763,8 @@ static const struct test tests[] = {
     {"reader under a writer running flat out: no torn snapshot", test_no_torn_snapshots},
     {"page-out cancelled", test_pageout_cancel},
     {"page-out of a stopped process times out, runs on SIGCONT", test_pageout_of_stopped_process},
+    {"page-out stopped half-way times out, finishes on SIGCONT", test_pageout_stopped_midway},
+    {"page-out results: kept once seen, lost (not torn) once overwritten", test_pageout_results_kept},
     {"1,000 allocations published and paged out", test_many_allocations},
     {"1,000 reuses of a recycled region: no futex call each", test_reuse_without_syscalls},
     {"page-out lowers the memory cgroup's usage below 2%", test_cgroup_pageout},
