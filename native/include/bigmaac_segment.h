@@ -248,7 +248,8 @@ BIGMAAC_API int bigmaac_segment_dir(char *buf, size_t size);
  * Fills up to capacity pids and stores the number found in *count (may exceed capacity). */
 BIGMAAC_API int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count);
 
-/* A consistent copy of pid's segment (identity, stats, and the control block as seen).
+/* A consistent copy of pid's segment (identity, stats, and the control block as seen;
+ * the residency section is left zeroed: bigmaac_residency reads it).
  * Returns TRUNCATED / FOREIGN / VERSION / SIZE for a bad file, TORN after bounded
  * retries, STALE (after removing the file) when the process is gone,
  * NO_PROCESS when there is no segment, PERMISSION when it is not ours. */

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -103,6 +104,9 @@ static void *control_main(void *unused)
 {
     (void)unused;
     pthread_setname_np(pthread_self(), "bigmaac");
+    /* Tests only: publish without pausing, so readers meet a writer running flat out. */
+    const char *flat_out = getenv("BIGMAAC_TEST_PUBLISH_FLAT_OUT");
+    bool pause_between = !(flat_out && flat_out[0] == '1');
     for (;;) {
         struct bigmaac_segment *map = bm_segment_get();
         if (!map)
@@ -116,6 +120,8 @@ static void *control_main(void *unused)
         long next_dirty_check = bm_dirty_tick();
         bm_segment_publish();
         bm_control_serve_residency();
+        if (!pause_between)
+            continue;
         /* Coalesce: a program allocating flat out rings on every call; publishing at
          * most every few milliseconds bounds our share of a CPU. */
         struct timespec pause = {.tv_sec = 0, .tv_nsec = PUBLISH_INTERVAL_NS};

@@ -218,15 +218,36 @@ static int read_seq(int fd, uint64_t *seq)
     return read_exact(fd, seq, sizeof *seq, offsetof(struct bigmaac_segment, stats.seq));
 }
 
+/* Between seqlock attempts: retry at once a few times, then yield, then sleep (50 us
+ * doubling to 3.2 ms, about 100 ms over all attempts): on a busy machine the writer may
+ * be preempted half-way through a publication for a whole time slice, which no number of
+ * quick retries outlasts. */
+static void back_off(int attempt)
+{
+    if (attempt < 8)
+        return;
+    if (attempt < 16) {
+        sched_yield();
+        return;
+    }
+    int shift = attempt - 16 < 6 ? attempt - 16 : 6;
+    struct timespec pause = {0, 50000L << shift};
+    nanosleep(&pause, NULL);
+}
+
 /* Seqlock read: a stable even sequence before and after the copy. Each pread is a
- * system call, which orders the reads against the writer's stores. */
+ * system call, which orders the reads against the writer's stores. The copy stops at
+ * the end of the stats: the residency section has its own sequence (bigmaac_residency
+ * reads it), and a shorter copy is likelier to fit between two publications. */
 static int copy_consistent(int fd, struct bigmaac_segment *out)
 {
+    const size_t covered = offsetof(struct bigmaac_segment, residency);
+    memset(&out->residency, 0, sizeof out->residency);
     for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
         uint64_t before, after;
         int rc = read_seq(fd, &before);
         if (rc == BIGMAAC_OK && !(before & 1))
-            rc = read_exact(fd, out, sizeof *out, 0);
+            rc = read_exact(fd, out, covered, 0);
         else if (rc == BIGMAAC_OK)
             rc = BIGMAAC_ERR_TORN;
         if (rc == BIGMAAC_OK)
@@ -235,8 +256,7 @@ static int copy_consistent(int fd, struct bigmaac_segment *out)
             return BIGMAAC_OK;
         if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
             return rc;
-        if (attempt > 8)
-            sched_yield();
+        back_off(attempt);
     }
     return BIGMAAC_ERR_TORN;
 }
@@ -638,8 +658,7 @@ static int read_residency(int fd, struct bigmaac_residency *out)
             return BIGMAAC_OK;
         if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
             return rc;
-        if (attempt > 8)
-            sched_yield();
+        back_off(attempt);
     }
     return BIGMAAC_ERR_TORN;
 }

@@ -299,11 +299,14 @@ static void sort_descending(struct bigmaac_allocation *heap, size_t n)
     }
 }
 
-static size_t gather_table(uint64_t *total)
+/* The counters are copied under bm_lock too, where the big path changes them along with
+ * the regions: a publication's table and big counters describe the same moment. */
+static size_t gather_table(uint64_t *total, struct bigmaac_counters *counters)
 {
     size_t n = 0;
     *total = 0;
     pthread_mutex_lock(&bm_lock);
+    bm_stats_copy(counters);
     for (size_t i = 0; i < bm_space.count; i++) {
         if (!bm_region_is_own_live(&bm_space.regions[i]) ||
             ((bm_space.regions[i].flags & BM_REGION_FRIES) &&
@@ -323,9 +326,8 @@ void bm_segment_publish(void)
     if (!map)
         return;
     uint64_t total;
-    size_t n = gather_table(&total);
     struct bigmaac_counters counters;
-    bm_stats_copy(&counters);
+    size_t n = gather_table(&total, &counters);
     uint64_t now = bm_now_ns();
 
     struct bigmaac_stats *stats = &map->stats;
