@@ -1209,17 +1209,36 @@ static int test_reader_refuses_bad_files(void)
     CHECK(bigmaac_pageout_start(seg_dir, 999999999, &req) == BIGMAAC_ERR_NO_PROCESS,
           "page-out of unknown pid");
     CHECK(bigmaac_snapshot(seg_dir, -5, &bad) == BIGMAAC_ERR_INVALID, "negative pid");
-    /* Another user can neither read the segment nor ask for a page-out or a residency
-     * measurement, and the target is untouched: no request reached its control block. */
-    CHECK(bigmaac_snapshot(seg_dir, c.pid, &good) == BIGMAAC_OK, "snapshot before");
+    say(&c, "verify");
+    char line[64];
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* Another user can neither read a segment nor ask for a page-out or a residency
+ * measurement, and the target is untouched. The segment is reached through a directory
+ * the other user owns (a hard link in it), so that the reader's directory checks pass
+ * and the refusal comes from the file's own mode, 0600. Root only (setuid). */
+static int other_user_refused(struct child *c, const char *theirs, const char *link_path)
+{
+    static struct bigmaac_segment before, after;
+    CHECK(bigmaac_snapshot(seg_dir, c->pid, &before) == BIGMAAC_OK, "snapshot before");
     pid_t other = fork();
     if (other == 0) {
+        static struct bigmaac_segment copy;
         static struct bigmaac_residency r;
+        struct bigmaac_pageout_request req;
+        size_t count = 0;
         if (setgid(65534) || setuid(65534))
             _exit(2);
-        int a = bigmaac_pageout_start(seg_dir, c.pid, &req);
-        int b = bigmaac_snapshot(seg_dir, c.pid, &bad);
-        int d = bigmaac_residency(seg_dir, c.pid, 1000, &r);
+        /* The directory is theirs and in reach: only the file can refuse. */
+        if (bigmaac_list(theirs, NULL, 0, &count) != BIGMAAC_OK || access(link_path, F_OK) != 0)
+            _exit(3);
+        int a = bigmaac_pageout_start(theirs, c->pid, &req);
+        int b = bigmaac_snapshot(theirs, c->pid, &copy);
+        int d = bigmaac_residency(theirs, c->pid, 1000, &r);
         _exit(a == BIGMAAC_ERR_PERMISSION && b == BIGMAAC_ERR_PERMISSION &&
                       d == BIGMAAC_ERR_PERMISSION
                   ? 0
@@ -1227,18 +1246,47 @@ static int test_reader_refuses_bad_files(void)
     }
     int status;
     waitpid(other, &status, 0);
-    CHECK(geteuid() != 0 || exited_ok(status), "another user was not refused (status %d)", status);
-    CHECK(bigmaac_snapshot(seg_dir, c.pid, &bad) == BIGMAAC_OK, "snapshot after");
-    CHECK(bad.control.request_id == good.control.request_id &&
-              bad.control.residency_request == good.control.residency_request &&
-              bad.stats.counters.pageouts == good.stats.counters.pageouts && file_exists(path),
+    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 3),
+          "uid 65534 cannot reach %s: the refusal would not be the file's", theirs);
+    CHECK(exited_ok(status), "another user was not refused (status %d)", status);
+    CHECK(bigmaac_snapshot(seg_dir, c->pid, &after) == BIGMAAC_OK, "snapshot after");
+    CHECK(after.control.request_id == before.control.request_id &&
+              after.control.residency_request == before.control.residency_request &&
+              after.stats.counters.pageouts == before.stats.counters.pageouts,
           "the refused requests touched the target");
-    say(&c, "verify");
+    return PASS;
+}
+
+static int test_other_user_refused(void)
+{
+    if (geteuid() != 0)
+        return SKIP;
+    struct child c;
+    static struct bigmaac_segment s;
+    char path[400], theirs[400], link_path[480];
+    CHECK(start_holding(&c, "40M", &s) == 0, "workload did not start");
+    segment_file(c.pid, path, sizeof path);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "segment mode 0%o",
+          st.st_mode & 0777);
+    snprintf(theirs, sizeof theirs, "%s/theirs", root);
+    snprintf(link_path, sizeof link_path, "%s/%d.seg", theirs, c.pid);
+    CHECK(mkdir(theirs, 0700) == 0 && chown(theirs, 65534, 65534) == 0, "mkdir %s", theirs);
+    chmod(root, 0711); /* traversable, not listable, for the other user */
+    int result = FAIL;
+    if (link(path, link_path) == 0)
+        result = other_user_refused(&c, theirs, link_path);
+    else
+        fprintf(stderr, "  link %s: %s\n", link_path, strerror(errno));
+    unlink(link_path);
+    rmdir(theirs);
+    chmod(root, 0700);
     char line[64];
+    say(&c, "verify");
     CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
     say(&c, "exit");
     CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return result;
 }
 
 /* A segment dir owned by someone else is refused; allocations still work. */
@@ -1806,7 +1854,8 @@ static const struct test tests[] = {
     {"full disk: NULL with ENOMEM, never SIGBUS", test_disk_full},
     {"full disk with BIGMAAC_ON_DISK_FULL=ram: RAM instead", test_disk_full_ram},
     {"full disk from the start: failures and fall-backs published", test_full_disk_from_start},
-    {"reader refuses bad files, unknown pids, other users", test_reader_refuses_bad_files},
+    {"reader refuses bad files and unknown pids", test_reader_refuses_bad_files},
+    {"another user is refused by the segment file's mode", test_other_user_refused},
     {"segment dir owned by another user is refused", test_foreign_segment_dir},
     {"python numpy results equal a plain run", test_python_numpy},
     {"fries: every entry point, realloc across all tiers", test_fries_entry_points},
