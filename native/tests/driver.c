@@ -27,6 +27,7 @@
 #include "bigmaac_segment.h"
 
 extern char **environ;
+uint64_t bm_process_start_time(int32_t pid); /* reader.c */
 
 enum { PASS = 0, FAIL = 1, SKIP = 2 };
 
@@ -322,7 +323,7 @@ static int test_rlimit_as(void)
 static int test_segment_published(void)
 {
     const char *extra[] = {"BIGMAAC_KERNEL_ID=5f1b7c2e-kernel", "BIGMAAC_LABEL=Python 3 (test)",
-                           NULL};
+                           "SIZE_BIGMAAC=64G", NULL};
     char *argv[] = {(char *)workload, "hold", "64M", NULL};
     struct child c;
     char line[256], path[400], maps[64];
@@ -344,6 +345,35 @@ static int test_segment_published(void)
           "bytes %llu", (unsigned long long)s.stats.counters.live_big_bytes);
     CHECK(s.stats.table_count == 1 && s.stats.table[0].size >= 64 * MIB, "table");
     CHECK(s.stats.heartbeat_ns > 0, "heartbeat");
+    CHECK(s.identity.start_time != 0 && s.identity.start_time == bm_process_start_time(c.pid),
+          "start time %llu", (unsigned long long)s.identity.start_time);
+    CHECK(s.identity.reserve_size == 64 * 1024 * MIB, "reserve %llu (SIZE_BIGMAAC=64G)",
+          (unsigned long long)s.identity.reserve_size);
+    CHECK(s.identity.min_fry_size == 0, "fries off by default: %llu",
+          (unsigned long long)s.identity.min_fry_size);
+    const struct bigmaac_counters *k = &s.stats.counters;
+    CHECK(k->disk_reserved == k->live_big_bytes && k->allocs == 1 && k->frees == 0 &&
+              k->reallocs == 0 && k->fallbacks == 0 && k->failures == 0 &&
+              k->peak_bytes == k->live_big_bytes,
+          "reserved %llu live %llu allocs %llu frees %llu reallocs %llu fallbacks %llu "
+          "failures %llu peak %llu", (unsigned long long)k->disk_reserved,
+          (unsigned long long)k->live_big_bytes, (unsigned long long)k->allocs,
+          (unsigned long long)k->frees, (unsigned long long)k->reallocs,
+          (unsigned long long)k->fallbacks, (unsigned long long)k->failures,
+          (unsigned long long)k->peak_bytes);
+    /* A realloc to twice the size is counted, and so are its bytes. */
+    say(&c, "grow");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "grown"), "grow: %s", line);
+    for (int i = 0; i < 100 && (s.stats.counters.reallocs == 0 ||
+                                s.stats.counters.live_big_bytes < 128 * MIB); i++) {
+        sleep_ms(20);
+        CHECK(bigmaac_snapshot(seg_dir, c.pid, &s) == BIGMAAC_OK, "snapshot after grow");
+    }
+    CHECK(k->reallocs == 1 && k->live_big_count == 1 && k->live_big_bytes >= 128 * MIB &&
+              k->disk_reserved >= k->live_big_bytes && k->peak_bytes >= 128 * MIB,
+          "after realloc: reallocs %llu live %llu bytes %llu reserved %llu",
+          (unsigned long long)k->reallocs, (unsigned long long)k->live_big_count,
+          (unsigned long long)k->live_big_bytes, (unsigned long long)k->disk_reserved);
     /* The region is a mapping of an unlinked file in the swap dir. */
     snprintf(maps, sizeof maps, "/proc/%d/maps", c.pid);
     FILE *f = fopen(maps, "r");
@@ -889,6 +919,74 @@ static int test_reuse_without_syscalls(void)
      * that catches it asleep. */
     CHECK(main_thread <= 50, "%d futex calls by the main thread for 1,000 alloc+free pairs "
           "(%d in all)", main_thread, all);
+    return PASS;
+}
+
+/* A forked child is a process of its own: its segment, its page-out, asked from outside;
+ * its residency drops, its data and what it inherited stay intact. */
+static int test_pageout_of_forked_child(void)
+{
+    char *argv[] = {(char *)workload, "child-hold", "256M", NULL};
+    struct child c;
+    char line[64];
+    int pid = 0;
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line) && sscanf(line, "child %d", &pid) == 1,
+          "no child: %s", (finish(&c), c.err));
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(pid, &s, 1) == BIGMAAC_OK && s.identity.pid == pid,
+          "the child's own segment");
+    struct bigmaac_pageout_request req;
+    struct bigmaac_pageout_status st;
+    int rc = bigmaac_pageout_start(seg_dir, pid, &req);
+    CHECK(rc == BIGMAAC_OK, "start: %s", bigmaac_strerror(rc));
+    rc = pageout_to_end(&req, &st);
+    CHECK(rc == BIGMAAC_OK && st.result == 0, "page-out %d result %d", rc, st.result);
+    CHECK(st.resident_before >= 230 * MIB && st.resident_after <= st.resident_before / 50,
+          "child's resident %llu -> %llu", (unsigned long long)st.resident_before,
+          (unsigned long long)st.resident_after);
+    CHECK(st.bytes_written >= 200 * MIB, "written %llu", (unsigned long long)st.bytes_written);
+    static struct bigmaac_residency r;
+    rc = bigmaac_residency(seg_dir, pid, 10000, &r);
+    CHECK(rc == BIGMAAC_OK && r.resident <= st.resident_before / 50,
+          "residency after: %s, %llu", bigmaac_strerror(rc), (unsigned long long)r.resident);
+    say(&c, "verify");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
+}
+
+/* More live allocations than table slots: the table keeps the 1,024 largest. */
+static int test_table_keeps_largest(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=64K", NULL};
+    char *argv[] = {(char *)workload, "hold", "64K", NULL};
+    struct child c;
+    char line[64];
+    CHECK(spawn(&c, argv, true, extra) == 0, "spawn");
+    CHECK(read_line(&c, line, sizeof line), "no ready line");
+    say(&c, "many 1000 64K");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "done"), "many: %s", line);
+    say(&c, "many 100 128K");
+    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "done"), "many: %s", line);
+    static struct bigmaac_segment s;
+    CHECK(snapshot_until(c.pid, &s, 1101) == BIGMAAC_OK, "snapshot");
+    const struct bigmaac_stats *st = &s.stats;
+    CHECK(st->table_count == BIGMAAC_TABLE_SLOTS &&
+              st->table_total == st->counters.live_big_count && st->table_total >= 1101,
+          "table %u of %llu, live %llu", st->table_count, (unsigned long long)st->table_total,
+          (unsigned long long)st->counters.live_big_count);
+    int larger = 0;
+    for (uint32_t i = 0; i < st->table_count; i++) {
+        CHECK(i == 0 || st->table[i].size <= st->table[i - 1].size, "not largest first at %u", i);
+        CHECK(st->table[i].size >= 64 * 1024, "entry %u: %llu bytes", i,
+              (unsigned long long)st->table[i].size);
+        larger += st->table[i].size == 128 * 1024;
+    }
+    CHECK(larger == 100, "%d of the 100 blocks of 128 KiB in the table", larger);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
     return PASS;
 }
 
@@ -1912,6 +2010,8 @@ static const struct test tests[] = {
     {"page-out stopped half-way times out, finishes on SIGCONT", test_pageout_stopped_midway},
     {"page-out results: kept once seen, lost (not torn) once overwritten", test_pageout_results_kept},
     {"1,000 allocations published and paged out", test_many_allocations},
+    {"1,101 live allocations: the table keeps the 1,024 largest", test_table_keeps_largest},
+    {"page-out of a forked child, asked from outside", test_pageout_of_forked_child},
     {"1,000 reuses of a recycled region: no futex call each", test_reuse_without_syscalls},
     {"page-out lowers the memory cgroup's usage below 2%", test_cgroup_pageout},
     {"residency on request: per allocation, dirty, during a page-out", test_residency},
