@@ -125,12 +125,30 @@ static void fill_header(struct bigmaac_segment_header *header)
     __atomic_store_n(&header->magic, BIGMAAC_SEGMENT_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* Space for the whole file up front: /dev/shm is tmpfs, where a write into a hole
- * that cannot be backed would be a SIGBUS. */
+/* Zeros written for real, where fallocate is not supported: blocks allocated or an error,
+ * never a hole. */
+static bool write_zeros(int fd, size_t size)
+{
+    static const char zeros[4096];
+    for (size_t done = 0; done < size;) {
+        size_t n = size - done < sizeof zeros ? size - done : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        done += (size_t)w;
+    }
+    return true;
+}
+
+/* Space for the whole file up front, or no segment: /dev/shm is tmpfs, where a write into
+ * a hole that cannot be backed (a full /dev/shm) would be a SIGBUS in the program. */
 static struct bigmaac_segment *map_new_file(int fd)
 {
     size_t size = sizeof(struct bigmaac_segment);
-    if (fallocate(fd, 0, 0, (off_t)size) != 0 && ftruncate(fd, (off_t)size) != 0)
+    if (fallocate(fd, 0, 0, (off_t)size) != 0 &&
+        (errno != EOPNOTSUPP || !write_zeros(fd, size)))
         return NULL;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)

@@ -1469,6 +1469,31 @@ static int test_other_user_refused(void)
     return result;
 }
 
+/* A full segment dir (a full /dev/shm): no segment, one warning, allocations work. The
+ * file is never left sparse, where the library's first write would be a SIGBUS. */
+static int test_segment_dir_full(void)
+{
+    mkdir(seg_dir, 0700);
+    if (mount("tmpfs", seg_dir, "tmpfs", 0, "size=32k,mode=0700") != 0)
+        return SKIP;
+    char *argv[] = {(char *)workload, "big", NULL};
+    struct child c;
+    int result = FAIL;
+    if (spawn(&c, argv, true, NULL) == 0) {
+        int status = finish(&c);
+        if (!exited_ok(status))
+            fprintf(stderr, "  status %d (signal %d): %s\n", status,
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, c.err);
+        else if (!strstr(c.err, "cannot create stats segment") ||
+                 strchr(c.err, '\n') != c.err + strlen(c.err) - 1)
+            fprintf(stderr, "  expected one warning: %s\n", c.err);
+        else
+            result = PASS;
+    }
+    umount2(seg_dir, MNT_DETACH);
+    return result;
+}
+
 /* A segment dir owned by someone else is refused; allocations still work. */
 static int test_foreign_segment_dir(void)
 {
@@ -2039,6 +2064,7 @@ static const struct test tests[] = {
     {"reader refuses bad files and unknown pids", test_reader_refuses_bad_files},
     {"another user is refused by the segment file's mode", test_other_user_refused},
     {"segment dir owned by another user is refused", test_foreign_segment_dir},
+    {"segment dir full: no segment, one warning, never SIGBUS", test_segment_dir_full},
     {"python numpy results equal a plain run", test_python_numpy},
     {"fries: every entry point, realloc across all tiers", test_fries_entry_points},
     {"fries: freed blocks reused, swap file does not grow", test_fries_reuse},
