@@ -21,7 +21,11 @@
  * The reader API (bottom of this file) is implemented in native/src/reader.c, which
  * depends on nothing else in the library, so the Node addon compiles it alone.
  * Reader functions are thread-safe (they keep no global state) and never raise signals:
- * snapshots are read with pread, not through a mapping.
+ * snapshots are read with pread, not through a mapping. Page-out and residency requests
+ * map the control page: a segment truncated by its owner (or root) while a request is
+ * open would raise SIGBUS in the requester; the library never truncates its segment.
+ * Copies are clamped: table_count and residency count never exceed BIGMAAC_TABLE_SLOTS,
+ * and every string ends within its field, whatever the file held.
  */
 #ifndef BIGMAAC_SEGMENT_H
 #define BIGMAAC_SEGMENT_H

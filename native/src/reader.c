@@ -93,17 +93,29 @@ static int open_error(void)
     return BIGMAAC_ERR_SYSTEM;
 }
 
-/* A directory we may trust: a real directory (not a symlink) that nobody else can
- * write into. Another user's directory is theirs to read (root reads any). */
-static int check_dir(const char *dir)
+/* A directory we may trust, opened: a real directory (not a symlink) that nobody else
+ * can write into. Another user's directory is theirs to read (root reads any). Every
+ * file is then opened relative to this descriptor, so the directory checked is the one
+ * used, even if the path is swapped for a symlink right after the check. flags add
+ * O_PATH (no read permission needed) or O_RDONLY (to list it). */
+static int open_dir(const char *dir, int flags, int *fd_out)
 {
+    int fd = open(dir, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOTDIR ? BIGMAAC_ERR_UNSAFE_DIR : open_error();
     struct stat st;
-    if (lstat(dir, &st) != 0)
-        return open_error();
-    if (!S_ISDIR(st.st_mode) || (st.st_mode & 022))
-        return BIGMAAC_ERR_UNSAFE_DIR;
-    if (st.st_uid != geteuid() && geteuid() != 0)
-        return BIGMAAC_ERR_PERMISSION;
+    int rc = BIGMAAC_OK;
+    if (fstat(fd, &st) != 0)
+        rc = BIGMAAC_ERR_SYSTEM;
+    else if (!S_ISDIR(st.st_mode) || (st.st_mode & 022))
+        rc = BIGMAAC_ERR_UNSAFE_DIR;
+    else if (st.st_uid != geteuid() && geteuid() != 0)
+        rc = BIGMAAC_ERR_PERMISSION;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
     return BIGMAAC_OK;
 }
 
@@ -116,17 +128,18 @@ static int resolve_dir(const char **dir, char *buf, size_t size)
     return bigmaac_segment_dir(buf, size);
 }
 
-/* Path of pid's segment, in a directory we may trust. */
-static int segment_path(const char *dir, int32_t pid, char *buf, size_t size)
+/* The name of pid's segment in its directory. */
+static int segment_name(int32_t pid, char *buf, size_t size)
+{
+    return fitted(snprintf(buf, size, "%ld" BIGMAAC_SEGMENT_SUFFIX, (long)pid), size);
+}
+
+/* dir (NULL: the default one), checked and opened with O_PATH; the caller closes it. */
+static int open_segment_dir(const char *dir, int *dirfd)
 {
     char resolved[PATH_MAX];
     int rc = resolve_dir(&dir, resolved, sizeof resolved);
-    if (rc)
-        return rc;
-    rc = check_dir(dir);
-    if (rc)
-        return rc;
-    return fitted(snprintf(buf, size, "%s/%ld" BIGMAAC_SEGMENT_SUFFIX, dir, (long)pid), size);
+    return rc ? rc : open_dir(dir, O_PATH, dirfd);
 }
 
 /* ------------------------------------------------------------------ liveness */
@@ -218,6 +231,22 @@ static int read_seq(int fd, uint64_t *seq)
     return read_exact(fd, seq, sizeof *seq, offsetof(struct bigmaac_segment, stats.seq));
 }
 
+#define TERMINATE(field) ((field)[sizeof(field) - 1] = '\0')
+
+/* What a writer (or whoever else can write the file) put there is not trusted: counts
+ * are clamped to the table and strings end within their fields, so a caller can index
+ * and print without checking. */
+static void clamp_snapshot(struct bigmaac_segment *s)
+{
+    if (s->stats.table_count > BIGMAAC_TABLE_SLOTS)
+        s->stats.table_count = BIGMAAC_TABLE_SLOTS;
+    TERMINATE(s->identity.kernel_id);
+    TERMINATE(s->identity.label);
+    TERMINATE(s->identity.swap_dir);
+    TERMINATE(s->identity.swap_fs);
+    TERMINATE(s->identity.command);
+}
+
 /* Between seqlock attempts: retry at once a few times, then yield, then sleep (50 us
  * doubling to 3.2 ms, about 100 ms over all attempts): on a busy machine the writer may
  * be preempted half-way through a publication for a whole time slice, which no number of
@@ -252,8 +281,10 @@ static int copy_consistent(int fd, struct bigmaac_segment *out)
             rc = BIGMAAC_ERR_TORN;
         if (rc == BIGMAAC_OK)
             rc = read_seq(fd, &after);
-        if (rc == BIGMAAC_OK && after == before && out->stats.seq == before)
+        if (rc == BIGMAAC_OK && after == before && out->stats.seq == before) {
+            clamp_snapshot(out);
             return BIGMAAC_OK;
+        }
         if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
             return rc;
         back_off(attempt);
@@ -280,32 +311,37 @@ int bigmaac_snapshot_path(const char *path, struct bigmaac_segment *out)
     return rc;
 }
 
-/* Unlink path only if it still names the file we judged stale: a new process that got
+/* Unlink name only if it still names the file we judged stale: a new process that got
  * the same pid may have renamed its own segment onto the name meanwhile. */
-static void unlink_if_same(const char *path, const struct stat *judged)
+static void unlink_if_same(int dirfd, const char *name, const struct stat *judged)
 {
     struct stat now;
-    if (lstat(path, &now) == 0 && now.st_ino == judged->st_ino && now.st_dev == judged->st_dev)
-        unlink(path);
+    if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == judged->st_ino &&
+        now.st_dev == judged->st_dev)
+        unlinkat(dirfd, name, 0);
 }
 
 /* The identity never changes after creation, so liveness is judged before the seqlock
  * copy: a writer killed in the middle of a publication leaves an odd sequence that
  * would read as TORN for ever, yet its segment is stale and must go. */
-static int snapshot_checked(const char *path, int32_t pid, struct bigmaac_segment *out)
+static int snapshot_checked(int dirfd, int32_t pid, struct bigmaac_segment *out)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    char name[64];
+    int rc = segment_name(pid, name, sizeof name);
+    if (rc)
+        return rc;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_error();
     struct stat st;
-    int rc = validate(fd, &st);
+    rc = validate(fd, &st);
     if (!rc)
         rc = read_exact(fd, &out->identity, sizeof out->identity,
                         offsetof(struct bigmaac_segment, identity));
     if (!rc && out->identity.pid != pid)
         rc = BIGMAAC_ERR_FOREIGN;
     if (!rc && bigmaac_check_alive(&out->identity) != BIGMAAC_OK) {
-        unlink_if_same(path, &st);
+        unlink_if_same(dirfd, name, &st);
         rc = BIGMAAC_ERR_STALE;
     }
     if (!rc)
@@ -316,11 +352,15 @@ static int snapshot_checked(const char *path, int32_t pid, struct bigmaac_segmen
 
 int bigmaac_snapshot(const char *dir, int32_t pid, struct bigmaac_segment *out)
 {
-    char path[PATH_MAX];
     if (pid <= 0 || !out)
         return BIGMAAC_ERR_INVALID;
-    int rc = segment_path(dir, pid, path, sizeof path);
-    return rc ? rc : snapshot_checked(path, pid, out);
+    int dirfd;
+    int rc = open_segment_dir(dir, &dirfd);
+    if (rc)
+        return rc;
+    rc = snapshot_checked(dirfd, pid, out);
+    close(dirfd);
+    return rc;
 }
 
 int bigmaac_remove_if_stale(const char *dir, int32_t pid)
@@ -348,13 +388,11 @@ static int32_t parse_segment_name(const char *name, const char *suffix)
 
 /* A writer that died between creating "<pid>.seg.tmp" and renaming it leaves the
  * temporary file behind; remove it once its pid is gone. */
-static void remove_dead_temporary(const char *dir, const char *name)
+static void remove_dead_temporary(int dirfd, const char *name)
 {
     int32_t pid = parse_segment_name(name, BIGMAAC_SEGMENT_SUFFIX ".tmp");
-    char path[PATH_MAX];
-    if (pid > 0 && bm_process_start_time(pid) == 0 &&
-        snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path)
-        unlink(path);
+    if (pid > 0 && bm_process_start_time(pid) == 0)
+        unlinkat(dirfd, name, 0);
 }
 
 static int compare_pids(const void *a, const void *b)
@@ -372,14 +410,17 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     int rc = resolve_dir(&dir, resolved, sizeof resolved);
     if (rc)
         return rc;
-    rc = check_dir(dir);
+    int fd;
+    rc = open_dir(dir, O_RDONLY, &fd);
     if (rc == BIGMAAC_ERR_NO_PROCESS)
         return BIGMAAC_OK; /* no directory yet: no process has made a big allocation */
     if (rc)
         return rc;
-    DIR *d = opendir(dir);
-    if (!d)
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
         return BIGMAAC_ERR_SYSTEM;
+    }
     struct bigmaac_segment *copy = malloc(sizeof *copy);
     if (!copy) {
         closedir(d);
@@ -389,13 +430,10 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     while ((entry = readdir(d)) != NULL) {
         int32_t pid = parse_segment_name(entry->d_name, BIGMAAC_SEGMENT_SUFFIX);
         if (pid == 0) {
-            remove_dead_temporary(dir, entry->d_name);
+            remove_dead_temporary(fd, entry->d_name);
             continue;
         }
-        char path[PATH_MAX];
-        if (segment_path(dir, pid, path, sizeof path) != BIGMAAC_OK)
-            continue;
-        if (snapshot_checked(path, pid, copy) != BIGMAAC_OK)
+        if (snapshot_checked(fd, pid, copy) != BIGMAAC_OK)
             continue; /* stale ones are removed; foreign or unreadable ones skipped */
         if (*count < capacity)
             pids[*count] = pid;
@@ -428,13 +466,19 @@ static void ring(uint32_t *word)
 
 static int open_for_request(const char *dir, int32_t pid, struct bigmaac_pageout_request *req)
 {
-    char path[PATH_MAX];
-    int rc = segment_path(dir, pid, path, sizeof path);
+    char name[64];
+    int dirfd;
+    int rc = segment_name(pid, name, sizeof name);
+    if (!rc)
+        rc = open_segment_dir(dir, &dirfd);
     if (rc)
         return rc;
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return open_error();
+    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        rc = open_error();
+        close(dirfd);
+        return rc;
+    }
     struct stat st;
     struct bigmaac_identity identity;
     rc = validate(fd, &st);
@@ -443,9 +487,10 @@ static int open_for_request(const char *dir, int32_t pid, struct bigmaac_pageout
     if (!rc && identity.pid != pid)
         rc = BIGMAAC_ERR_FOREIGN;
     if (!rc && bigmaac_check_alive(&identity) != BIGMAAC_OK) {
-        unlink_if_same(path, &st);
+        unlink_if_same(dirfd, name, &st);
         rc = BIGMAAC_ERR_STALE;
     }
+    close(dirfd);
     if (rc) {
         close(fd);
         return rc;
@@ -654,8 +699,11 @@ static int read_residency(int fd, struct bigmaac_residency *out)
             rc = BIGMAAC_ERR_TORN;
         if (rc == BIGMAAC_OK)
             rc = read_exact(fd, &after, sizeof after, at);
-        if (rc == BIGMAAC_OK && after == before && out->seq == before)
+        if (rc == BIGMAAC_OK && after == before && out->seq == before) {
+            if (out->count > BIGMAAC_TABLE_SLOTS)
+                out->count = BIGMAAC_TABLE_SLOTS;
             return BIGMAAC_OK;
+        }
         if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
             return rc;
         back_off(attempt);

@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -1368,6 +1370,21 @@ static int test_reader_refuses_bad_files(void)
     bad.stats.seq |= 1; /* a writer that died mid-publication never finishes */
     failed |= expect_refused(&bad, sizeof bad, BIGMAAC_ERR_TORN, "odd sequence");
     CHECK(!failed, "see above");
+    /* Counts and strings past their fields are clamped, not passed on. */
+    bad = good;
+    bad.stats.table_count = 5000;
+    memset(bad.identity.label, 'x', sizeof bad.identity.label);
+    memset(bad.identity.command, 'y', sizeof bad.identity.command);
+    static struct bigmaac_segment clamped;
+    CHECK(expect_refused(&bad, sizeof bad, BIGMAAC_OK, "overlong count and strings") == PASS,
+          "see above");
+    char crafted[400];
+    snprintf(crafted, sizeof crafted, "%s/crafted.seg", root);
+    CHECK(bigmaac_snapshot_path(crafted, &clamped) == BIGMAAC_OK &&
+              clamped.stats.table_count == BIGMAAC_TABLE_SLOTS &&
+              strlen(clamped.identity.label) == sizeof clamped.identity.label - 1 &&
+              strlen(clamped.identity.command) == sizeof clamped.identity.command - 1,
+          "not clamped: table_count %u", clamped.stats.table_count);
     /* A writer killed mid-publication: odd sequence, dead pid. Stale, not torn for ever. */
     pid_t dead = fork();
     if (dead == 0)
@@ -1492,6 +1509,81 @@ static int test_segment_dir_full(void)
     }
     umount2(seg_dir, MNT_DETACH);
     return result;
+}
+
+static bool write_copy(const char *dir, int pid, const struct bigmaac_segment *s)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%d.seg", dir, pid);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    bool ok = fd >= 0 && write(fd, s, sizeof *s) == (ssize_t)sizeof *s;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+struct swapper {
+    const char *a, *b;
+    volatile int stop;
+};
+
+static void *swap_names(void *arg)
+{
+    struct swapper *sw = arg;
+    while (!sw->stop)
+        renameat2(AT_FDCWD, sw->a, AT_FDCWD, sw->b, RENAME_EXCHANGE);
+    return NULL;
+}
+
+/* A segment dir that is a symlink, writable by others, or not a directory is refused;
+ * and a path swapped to a symlink right after the check is not followed either: the
+ * directory checked is the directory read. */
+static int test_unsafe_segment_dirs(void)
+{
+    struct child c;
+    static struct bigmaac_segment s, copy;
+    char real[400], theirs[400], link_path[400], file[400];
+    CHECK(start_holding(&c, "40M", &s) == 0, "workload did not start");
+    snprintf(real, sizeof real, "%s/real", root);
+    snprintf(theirs, sizeof theirs, "%s/writable-by-all", root);
+    snprintf(link_path, sizeof link_path, "%s/link", root);
+    snprintf(file, sizeof file, "%s/a-file", root);
+    CHECK(mkdir(real, 0700) == 0 && mkdir(theirs, 0700) == 0 && chmod(theirs, 0777) == 0 &&
+              symlink(theirs, link_path) == 0 && close(open(file, O_CREAT | O_WRONLY, 0600)) == 0,
+          "set-up");
+    CHECK(write_copy(real, c.pid, &s), "copy");
+    copy = s;
+    snprintf(copy.identity.label, sizeof copy.identity.label, "planted");
+    CHECK(write_copy(theirs, c.pid, &copy), "planted copy");
+    struct bigmaac_pageout_request req;
+    size_t count;
+    const char *unsafe[] = {link_path, theirs, file};
+    for (int i = 0; i < 3; i++) {
+        int a = bigmaac_snapshot(unsafe[i], c.pid, &copy);
+        int b = bigmaac_list(unsafe[i], NULL, 0, &count);
+        int d = bigmaac_pageout_start(unsafe[i], c.pid, &req);
+        CHECK(a == BIGMAAC_ERR_UNSAFE_DIR && b == BIGMAAC_ERR_UNSAFE_DIR &&
+                  d == BIGMAAC_ERR_UNSAFE_DIR,
+              "%s: snapshot %d, list %d, page-out %d", unsafe[i], a, b, d);
+    }
+    CHECK(bigmaac_snapshot(real, c.pid, &copy) == BIGMAAC_OK && copy.identity.label[0] == '\0',
+          "the real directory reads");
+    /* The name swaps between the real directory and the symlink, flat out. */
+    struct swapper sw = {real, link_path, 0};
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, swap_names, &sw) == 0, "thread");
+    int planted = 0, ok = 0;
+    for (int i = 0; i < 20000; i++) {
+        int rc = bigmaac_snapshot(real, c.pid, &copy);
+        ok += rc == BIGMAAC_OK;
+        planted += rc == BIGMAAC_OK && !strcmp(copy.identity.label, "planted");
+    }
+    sw.stop = 1;
+    pthread_join(thread, NULL);
+    CHECK(planted == 0, "%d of %d snapshots read the directory behind the symlink", planted, ok);
+    say(&c, "exit");
+    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
+    return PASS;
 }
 
 /* A segment dir owned by someone else is refused; allocations still work. */
@@ -2064,6 +2156,7 @@ static const struct test tests[] = {
     {"reader refuses bad files and unknown pids", test_reader_refuses_bad_files},
     {"another user is refused by the segment file's mode", test_other_user_refused},
     {"segment dir owned by another user is refused", test_foreign_segment_dir},
+    {"reader refuses unsafe segment dirs, even swapped after the check", test_unsafe_segment_dirs},
     {"segment dir full: no segment, one warning, never SIGBUS", test_segment_dir_full},
     {"python numpy results equal a plain run", test_python_numpy},
     {"fries: every entry point, realloc across all tiers", test_fries_entry_points},
