@@ -102,6 +102,7 @@ test: setup
 test-c:
 	$(call say,C tests)
 	-@$(MAKE) --no-print-directory -C native other-allocators # a C test loads them; skips without
+	-@$(MAKE) --no-print-directory -C native test-tools # strace: a C test counts syscalls; skips without
 	@$(MAKE) --no-print-directory -C native test
 
 test-ts: addon agent

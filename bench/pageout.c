@@ -8,7 +8,9 @@
                              then time its write-back (sync_file_range, as the page-out
                              does): the most the disk takes from the page cache
      pageout run MIB         under LD_PRELOAD=libbigmaac.so: dirty MIB of disk-backed
-                             memory, then time bigmaac_pageout() (write-back and drop) */
+                             memory, then time bigmaac_pageout() (write-back and drop),
+                             while another thread allocates and frees 64 MiB: the longest
+                             pair is how long the page-out kept the program waiting */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -115,6 +117,25 @@ static int writeback(const char *dir, size_t size) {
   return 0;
 }
 
+/* Another thread of the program allocating and freeing 64 MiB (disk-backed) while the
+   page-out runs: the longest a pair took is how long the page-out held the big-path
+   lock against the program. */
+struct churner { volatile int stop; double longest_s; size_t pairs; };
+
+static void *churn(void *arg) {
+  struct churner *c = arg;
+  while (!c->stop) {
+    double t0 = now_s();
+    char *q = malloc((size_t)64 << 20);
+    if (q) q[0] = 1;
+    free(q);
+    double took = now_s() - t0;
+    if (took > c->longest_s) c->longest_s = took;
+    c->pairs++;
+  }
+  return NULL;
+}
+
 static int run(size_t size) {
   int (*pageout)(struct bigmaac_pageout_result *) =
       (int (*)(struct bigmaac_pageout_result *))dlsym(RTLD_DEFAULT, "bigmaac_pageout");
@@ -123,14 +144,21 @@ static int run(size_t size) {
   if (!p) { fprintf(stderr, "malloc(%zu) failed\n", size); return 1; }
   for (size_t i = 0; i < size; i += 4096)
     memset(p + i, (int)(i >> 12) | 1, 4096); /* every page dirty, none all-zero */
+  struct churner churner = {0, 0, 0};
+  pthread_t thread;
+  pthread_create(&thread, NULL, churn, &churner);
   struct bigmaac_pageout_result r;
   int rc = pageout(&r);
+  churner.stop = 1;
+  pthread_join(thread, NULL);
   if (rc) { fprintf(stderr, "bigmaac_pageout: %d\n", rc); return 1; }
   double seconds = (double)r.duration_ns * 1e-9;
   printf("{\"mode\":\"pageout\",\"bytes\":%llu,\"seconds\":%.3f,\"mb_per_s\":%.1f,"
-         "\"resident_before\":%llu,\"resident_after\":%llu}\n",
+         "\"resident_before\":%llu,\"resident_after\":%llu,\"alloc_stall_ms\":%.1f,"
+         "\"alloc_pairs\":%zu}\n",
          (unsigned long long)r.bytes_written, seconds, (double)r.bytes_written / seconds / 1e6,
-         (unsigned long long)r.resident_before, (unsigned long long)r.resident_after);
+         (unsigned long long)r.resident_before, (unsigned long long)r.resident_after,
+         churner.longest_s * 1e3, churner.pairs);
   free(p);
   return 0;
 }

@@ -35,7 +35,7 @@ def main():
             # The budget would start write-back during the fill: measure the page-out alone.
             BIGMAAC_DIRTY_BUDGET="0",
         )
-        direct, writeback, pageout = [], [], []
+        direct, writeback, pageout, stall = [], [], [], []
         for _ in range(args.rounds):
             d = run_json([args.program, "disk", root, str(args.mib)])
             w = run_json([args.program, "writeback", root, str(args.mib)])
@@ -43,10 +43,12 @@ def main():
             direct.append(d["mb_per_s"])
             writeback.append(w["mb_per_s"])
             pageout.append(p["mb_per_s"])
+            stall.append(p["alloc_stall_ms"])
             print(f"  O_DIRECT {d['mb_per_s']:7.1f}  write-back {w['mb_per_s']:7.1f} "
                   f"({w['bytes'] >> 20} MiB)  "
                   f"page-out {p['mb_per_s']:7.1f} MB/s ({p['bytes'] >> 20} MiB written, "
-                  f"resident {p['resident_before'] >> 20} -> {p['resident_after'] >> 20} MiB)",
+                  f"resident {p['resident_before'] >> 20} -> {p['resident_after'] >> 20} MiB, "
+                  f"longest alloc+free meanwhile {p['alloc_stall_ms']:.1f} ms)",
                   flush=True)
     disk_mb = max(statistics.median(direct), statistics.median(writeback))
     pageout_mb = statistics.median(pageout)
@@ -56,6 +58,8 @@ def main():
         "writeback_mb_per_s": statistics.median(writeback),
         "pageout_mb_per_s": pageout_mb,
         "ratio": round(pageout_mb / disk_mb, 3),
+        "alloc_stall_ms": statistics.median(stall),
+        "load_average": os.getloadavg()[0],
     }))
 
 

@@ -21,7 +21,11 @@
  * The reader API (bottom of this file) is implemented in native/src/reader.c, which
  * depends on nothing else in the library, so the Node addon compiles it alone.
  * Reader functions are thread-safe (they keep no global state) and never raise signals:
- * snapshots are read with pread, not through a mapping.
+ * snapshots are read with pread, not through a mapping. Page-out and residency requests
+ * map the control page: a segment truncated by its owner (or root) while a request is
+ * open would raise SIGBUS in the requester; the library never truncates its segment.
+ * Copies are clamped: table_count and residency count never exceed BIGMAAC_TABLE_SLOTS,
+ * and every string ends within its field, whatever the file held.
  */
 #ifndef BIGMAAC_SEGMENT_H
 #define BIGMAAC_SEGMENT_H
@@ -174,7 +178,8 @@ struct bigmaac_stats {
 struct bigmaac_allocation_residency {
     uint64_t address;
     uint64_t size;                /* mapped bytes */
-    uint64_t resident;            /* its swap-file range in the page cache */
+    uint64_t resident;            /* its swap-file range in the page cache (a fries
+                                     entry: its whole 2 MiB chunk's, freed blocks too) */
     uint64_t dirty;               /* of which dirty or under write-back */
 };
 
@@ -231,6 +236,8 @@ enum bigmaac_status {
     BIGMAAC_ERR_INVALID = -13,       /* bad argument */
     BIGMAAC_ERR_UNSAFE_DIR = -14,    /* segment dir: a symlink, not a dir, or others can write */
     BIGMAAC_ERR_NAME_TOO_LONG = -15, /* a path does not fit the buffer */
+    BIGMAAC_ERR_RESULT_LOST = -16,   /* page-out finished, a later request's result replaced
+                                        its own before it was polled */
 };
 
 /* A message for a status code ("segment of another layout version", ...). Never NULL. */
@@ -245,7 +252,8 @@ BIGMAAC_API int bigmaac_segment_dir(char *buf, size_t size);
  * Fills up to capacity pids and stores the number found in *count (may exceed capacity). */
 BIGMAAC_API int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count);
 
-/* A consistent copy of pid's segment (identity, stats, and the control block as seen).
+/* A consistent copy of pid's segment (identity, stats, and the control block as seen;
+ * the residency section is left zeroed: bigmaac_residency reads it).
  * Returns TRUNCATED / FOREIGN / VERSION / SIZE for a bad file, TORN after bounded
  * retries, STALE (after removing the file) when the process is gone,
  * NO_PROCESS when there is no segment, PERMISSION when it is not ours. */
@@ -285,6 +293,9 @@ struct bigmaac_pageout_request {
     uint64_t request_id;
     void *control;            /* mapping of the segment's first page */
     size_t map_size;
+    int32_t finished;         /* result seen: poll returns the copy below from then on */
+    int32_t reserved0;
+    struct bigmaac_pageout_status result;
 };
 
 /* Ask pid to page out all its disk-backed memory. BUSY if one is queued or running,
@@ -292,10 +303,12 @@ struct bigmaac_pageout_request {
 BIGMAAC_API int bigmaac_pageout_start(const char *dir, int32_t pid,
                                       struct bigmaac_pageout_request *req);
 
-/* Current progress without waiting. BIGMAAC_OK when finished (status has the result),
- * BIGMAAC_IN_PROGRESS while queued or running, NO_PROCESS if the process died, TIMEOUT
- * if it was not picked up and the process's heartbeat is over 5 s old (it is stopped;
- * the request stays queued and runs if the process resumes). */
+/* Current progress without waiting. BIGMAAC_OK when finished (status has the result,
+ * kept in req: it stays available), BIGMAAC_IN_PROGRESS while queued or running,
+ * NO_PROCESS if the process died, TIMEOUT while the process is stopped (SIGSTOP, a
+ * debugger; the page-out goes on when it resumes) or the request was not picked up and
+ * the process's heartbeat is over 5 s old. RESULT_LOST if the page-out finished and a
+ * later request (another requester's) finished too before this one was polled. */
 BIGMAAC_API int bigmaac_pageout_poll(struct bigmaac_pageout_request *req,
                                      struct bigmaac_pageout_status *status);
 

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -45,9 +46,11 @@ static void write_result(struct bigmaac_control *control, uint64_t id, int statu
     __atomic_store_n(&control->duration_ns, result->duration_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&control->resident_before, result->resident_before, __ATOMIC_RELAXED);
     __atomic_store_n(&control->resident_after, result->resident_after, __ATOMIC_RELAXED);
-    __atomic_store_n(&control->result_id, id, __ATOMIC_RELAXED);
-    __atomic_store_n(&control->result_seq, seq + 2, __ATOMIC_RELEASE);
+    /* DONE before result_id: a requester that sees the slot free (request_id ==
+     * result_id) also sees DONE, which it moves to QUEUED to claim the slot (reader.c). */
     __atomic_store_n(&control->state, BIGMAAC_PAGEOUT_DONE, __ATOMIC_RELEASE);
+    __atomic_store_n(&control->result_id, id, __ATOMIC_RELEASE);
+    __atomic_store_n(&control->result_seq, seq + 2, __ATOMIC_RELEASE);
     ring(&control->done);
 }
 
@@ -101,6 +104,9 @@ static void *control_main(void *unused)
 {
     (void)unused;
     pthread_setname_np(pthread_self(), "bigmaac");
+    /* Tests only: publish without pausing, so readers meet a writer running flat out. */
+    const char *flat_out = getenv("BIGMAAC_TEST_PUBLISH_FLAT_OUT");
+    bool pause_between = !(flat_out && flat_out[0] == '1');
     for (;;) {
         struct bigmaac_segment *map = bm_segment_get();
         if (!map)
@@ -114,6 +120,8 @@ static void *control_main(void *unused)
         long next_dirty_check = bm_dirty_tick();
         bm_segment_publish();
         bm_control_serve_residency();
+        if (!pause_between)
+            continue;
         /* Coalesce: a program allocating flat out rings on every call; publishing at
          * most every few milliseconds bounds our share of a CPU. */
         struct timespec pause = {.tv_sec = 0, .tv_nsec = PUBLISH_INTERVAL_NS};
@@ -121,8 +129,7 @@ static void *control_main(void *unused)
         long wait_ns = HEARTBEAT_NS - PUBLISH_INTERVAL_NS;
         if (next_dirty_check > 0 && next_dirty_check < wait_ns)
             wait_ns = next_dirty_check;
-        struct timespec timeout = {.tv_sec = 0, .tv_nsec = wait_ns};
-        syscall(SYS_futex, &map->control.doorbell, FUTEX_WAIT, seen, &timeout, NULL, 0);
+        bm_segment_wait(seen, wait_ns);
     }
 }
 

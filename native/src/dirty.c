@@ -9,9 +9,10 @@
  * The check costs one cachestat(2) of each whole swap file (one until a fork makes more,
  * cow.c), and runs only while more bytes are reserved on disk than the budget (fewer
  * cannot be dirty beyond it); then every CHECK_INTERVAL_NS, since writes to memory already mapped give the library no event.
- * Past half the budget, one sync_file_range(SYNC_FILE_RANGE_WRITE) over each file starts
- * write-back of every dirty page without waiting for it: the kernel submits them in file
- * order, which is sequential for the disk. Without cachestat (Linux < 6.5) dirty bytes
+ * Past half the budget, sync_file_range(SYNC_FILE_RANGE_WRITE) over the live regions
+ * starts write-back of their dirty pages without waiting for it: the kernel submits them
+ * in file order, which is sequential for the disk. Freed regions kept for reuse are
+ * left out: their data is dead and gets punched unwritten. Without cachestat (Linux < 6.5) dirty bytes
  * are unknown and the write-back is started at every check.
  */
 #include "internal.h"
@@ -174,10 +175,58 @@ static void add_file_dirty(int fd, void *arg)
         sum->known = false;
 }
 
-static void start_write_back(int fd, void *unused)
+/* Runs of address space holding live data, between freed regions: before a fork, only
+ * the recycling cache (at most a few dozen entries) breaks them. */
+#define MAX_RUNS 64
+
+struct run {
+    uintptr_t addr;
+    size_t len;
+};
+
+static void sync_runs(const struct run *runs, size_t n)
 {
-    (void)unused;
-    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    for (size_t i = 0; i < n; i++)
+        sync_file_range(bm_swap.fd, bm_space_offset(runs[i].addr), (off_t)runs[i].len,
+                        SYNC_FILE_RANGE_WRITE);
+}
+
+/* Starts write-back of live data only. A freed region kept with its data for reuse
+ * (recycle.c) is dead: it is punched unwritten within a second, and a write-back over
+ * the whole file would write it for nothing. Neighbouring live regions share one call:
+ * the gaps between them are holes, which cost nothing. Before a fork the calls run
+ * after bm_lock is released (the one swap file stays open); after, region by region
+ * under it, since a region's chunks may be on several files (cow.c). */
+static void start_live_write_back(void)
+{
+    struct run runs[MAX_RUNS];
+    size_t n = 0;
+    bool joined = false;
+    pthread_mutex_lock(&bm_lock);
+    bool split = bm_backing_split();
+    for (size_t i = 0; i < bm_space.count; i++) {
+        const struct bm_region *r = &bm_space.regions[i];
+        if (!bm_region_is_own_live(r)) {
+            joined = false;
+            continue;
+        }
+        if (split) {
+            bm_backing_sync(r->addr, r->len, SYNC_FILE_RANGE_WRITE);
+            continue;
+        }
+        if (joined) {
+            runs[n - 1].len = r->addr + r->len - runs[n - 1].addr;
+            continue;
+        }
+        if (n == MAX_RUNS) { /* not expected before a fork: flush what we have */
+            sync_runs(runs, n);
+            n = 0;
+        }
+        runs[n++] = (struct run){r->addr, r->len};
+        joined = true;
+    }
+    pthread_mutex_unlock(&bm_lock);
+    sync_runs(runs, n);
 }
 
 /* Every backing file counts: after a fork, chunks not yet copied stay on older files
@@ -185,11 +234,16 @@ static void start_write_back(int fd, void *unused)
 static void check_files(uint64_t limit)
 {
     struct dirty_sum sum = {0, true};
+    bool lock = bm_backing_split(); /* files open and close under bm_lock after a fork */
+    if (lock)
+        pthread_mutex_lock(&bm_lock);
     bm_backing_each_file(add_file_dirty, &sum);
+    if (lock)
+        pthread_mutex_unlock(&bm_lock);
     if (sum.known)
         note_peak(sum.dirty);
     if (!sum.known || sum.dirty > limit / 2) {
-        bm_backing_each_file(start_write_back, NULL);
+        start_live_write_back();
         bm_count(&bm_counters.budget_writebacks, 1);
     }
 }
@@ -199,12 +253,6 @@ long bm_dirty_tick(void)
     uint64_t limit = bm_dirty_budget();
     if (limit == 0 || __atomic_load_n(&bm_counters.disk_reserved, __ATOMIC_RELAXED) <= limit)
         return 0;
-    /* Files open and close under bm_lock once a fork has split the backing. */
-    bool lock = bm_backing_split();
-    if (lock)
-        pthread_mutex_lock(&bm_lock);
     check_files(limit);
-    if (lock)
-        pthread_mutex_unlock(&bm_lock);
     return CHECK_INTERVAL_NS;
 }

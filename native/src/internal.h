@@ -370,8 +370,11 @@ void bm_segment_publish(void);
 size_t bm_segment_table(const struct bigmaac_allocation **table);
 /* Control thread: publish a residency answer under residency.seq. */
 void bm_segment_publish_residency(const struct bigmaac_residency *residency);
-/* Wake the control thread (after a change worth publishing). */
+/* Wake the control thread (after a change worth publishing): a system call only when it
+ * sleeps on the doorbell. */
 void bm_segment_ring(void);
+/* Control thread: sleep until the doorbell moves from seen, or timeout_ns. */
+void bm_segment_wait(uint32_t seen, long timeout_ns);
 void bm_segment_forget_after_fork(void);
 /* Control thread: recreate the file if someone removed it. */
 void bm_segment_restore_if_removed(void);

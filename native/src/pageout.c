@@ -6,8 +6,9 @@
  * write-back up to WRITE_AHEAD ahead of the chunk being finished, sync_file_range(
  * WAIT_BEFORE|WRITE|WAIT_AFTER) finishes it, and POSIX_FADV_DONTNEED drops the now clean,
  * unmapped pages. Work goes in 64 MiB chunks, each step under bm_lock (so a region cannot
- * be freed mid-chunk), releasing the lock in between so the program keeps allocating
- * (it waits at most one chunk's write-back); cancellation is checked per chunk,
+ * be freed mid-step), releasing the lock in between so the program keeps allocating;
+ * before any fork the wait for a chunk's write-back runs without the lock too (see
+ * page_out_chunk), so an allocation never waits for the disk; cancellation is checked per chunk,
  * and the job's between_chunks hook runs (the control thread answers residency requests
  * there, so a long page-out does not leave them waiting).
  *
@@ -216,7 +217,10 @@ int bm_residency_measure(const struct bigmaac_allocation *table, size_t n,
         struct bigmaac_allocation_residency *entry = &out->table[i];
         entry->address = table[i].address;
         entry->size = table[i].size;
-        measure_region(table[i].address, table[i].size, &entry->resident, &entry->dirty);
+        /* A fries entry's size is the bytes of its blocks out, wherever they lie in the
+         * chunk: measure the whole chunk. */
+        size_t len = table[i].tier == BIGMAAC_TIER_FRY ? BM_FRY_CHUNK : table[i].size;
+        measure_region(table[i].address, len, &entry->resident, &entry->dirty);
     }
     out->flags = no_cachestat || bm_swap.fd < 0 ? 0 : BIGMAAC_RESIDENCY_DIRTY_KNOWN;
     out->measured_ns = bm_now_ns();
@@ -287,19 +291,36 @@ static uint64_t write_ahead(const struct range *ranges, size_t count, struct cur
     return submitted;
 }
 
+#define WAIT_FLAGS (SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER)
+
 /* Waits for the chunk's write-back (writing what was dirtied since it started), then
- * drops its pages. Returns the dirty bytes it wrote itself. */
-static uint64_t page_out_chunk(uintptr_t region_addr, uintptr_t addr, size_t len)
+ * drops its pages. Returns the dirty bytes it wrote itself. The wait, the long part,
+ * runs without bm_lock while there is one swap file (file_fd, our own duplicate of it,
+ * >= 0), so the program's allocations and frees do not stall behind the disk: if the
+ * region is freed meanwhile, the wait writes nothing or its next owner's data, harmless
+ * either way, and the pages are dropped only if it is still ours. After a fork a chunk
+ * may move between files: everything then stays under the lock. */
+static uint64_t page_out_chunk(uintptr_t region_addr, uintptr_t addr, size_t len, int file_fd)
 {
     uint64_t written = 0;
     pthread_mutex_lock(&bm_lock);
-    if (still_ours(region_addr, addr + len)) {
-        unmap_pages(addr, len); /* pages touched again since write_ahead */
-        written = unsubmitted(addr, len);
-        bm_backing_sync(addr, len, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                       SYNC_FILE_RANGE_WAIT_AFTER);
-        bm_backing_drop_cache(addr, len);
+    if (!still_ours(region_addr, addr + len)) {
+        pthread_mutex_unlock(&bm_lock);
+        return 0;
     }
+    unmap_pages(addr, len); /* pages touched again since write_ahead */
+    written = unsubmitted(addr, len);
+    if (file_fd < 0 || bm_backing_split()) {
+        bm_backing_sync(addr, len, WAIT_FLAGS);
+        bm_backing_drop_cache(addr, len);
+        pthread_mutex_unlock(&bm_lock);
+        return written;
+    }
+    pthread_mutex_unlock(&bm_lock);
+    sync_file_range(file_fd, bm_space_offset(addr), (off_t)len, WAIT_FLAGS);
+    pthread_mutex_lock(&bm_lock);
+    if (still_ours(region_addr, addr + len))
+        bm_backing_drop_cache(addr, len);
     pthread_mutex_unlock(&bm_lock);
     return written;
 }
@@ -311,7 +332,7 @@ static bool cancelled(const struct bm_pageout_job *job)
 }
 
 static int run_ranges(struct bm_pageout_job *job, const struct range *ranges, size_t count,
-                      uint64_t *written)
+                      uint64_t *written, int file_fd)
 {
     uint64_t done = 0;
     struct cursor ahead = {0, 0, 0};
@@ -321,7 +342,7 @@ static int run_ranges(struct bm_pageout_job *job, const struct range *ranges, si
                 return BIGMAAC_ERR_CANCELLED;
             *written += write_ahead(ranges, count, &ahead, done + WRITE_AHEAD);
             size_t len = ranges[i].len - at < CHUNK ? ranges[i].len - at : CHUNK;
-            *written += page_out_chunk(ranges[i].addr, ranges[i].addr + at, len);
+            *written += page_out_chunk(ranges[i].addr, ranges[i].addr + at, len, file_fd);
             done += len;
             __atomic_store_n(job->bytes_done, done, __ATOMIC_RELAXED);
             if (job->between_chunks)
@@ -344,14 +365,23 @@ int bm_pageout_run(struct bm_pageout_job *job, struct bigmaac_pageout_result *re
     pthread_mutex_lock(&bm_lock);
     bm_recycle_punch_older_than(0);
     pthread_mutex_unlock(&bm_lock);
+    /* Before a fork, one swap file: a duplicate of its descriptor lets the waits run
+     * without bm_lock and can never be closed under them. */
+    pthread_mutex_lock(&bm_lock);
+    int file_fd = !bm_backing_split() && bm_swap.fd >= 0
+                      ? fcntl(bm_swap.fd, F_DUPFD_CLOEXEC, 0)
+                      : -1;
+    pthread_mutex_unlock(&bm_lock);
     struct range *ranges = list_ranges(&count, &bytes, &total);
     int status = BIGMAAC_ERR_SYSTEM;
     if (ranges) {
         __atomic_store_n(job->bytes_total, total, __ATOMIC_RELAXED);
         result->bytes_total = total;
-        status = run_ranges(job, ranges, count, &result->bytes_written);
+        status = run_ranges(job, ranges, count, &result->bytes_written, file_fd);
         munmap(ranges, bytes);
     }
+    if (file_fd >= 0)
+        close(file_fd);
     bm_resident(&result->resident_after, &dirty);
     result->duration_ns = monotonic_ns() - start;
     if (status == BIGMAAC_OK)

@@ -54,6 +54,8 @@ const char *bigmaac_strerror(int status)
     case BIGMAAC_ERR_INVALID: return "invalid argument";
     case BIGMAAC_ERR_UNSAFE_DIR: return "segment directory is not a private directory of this user";
     case BIGMAAC_ERR_NAME_TOO_LONG: return "path too long";
+    case BIGMAAC_ERR_RESULT_LOST:
+        return "the page-out finished, but a later request's result replaced its own";
     default: return "unknown BigMaac status";
     }
 }
@@ -91,17 +93,29 @@ static int open_error(void)
     return BIGMAAC_ERR_SYSTEM;
 }
 
-/* A directory we may trust: a real directory (not a symlink) that nobody else can
- * write into. Another user's directory is theirs to read (root reads any). */
-static int check_dir(const char *dir)
+/* A directory we may trust, opened: a real directory (not a symlink) that nobody else
+ * can write into. Another user's directory is theirs to read (root reads any). Every
+ * file is then opened relative to this descriptor, so the directory checked is the one
+ * used, even if the path is swapped for a symlink right after the check. flags add
+ * O_PATH (no read permission needed) or O_RDONLY (to list it). */
+static int open_dir(const char *dir, int flags, int *fd_out)
 {
+    int fd = open(dir, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOTDIR ? BIGMAAC_ERR_UNSAFE_DIR : open_error();
     struct stat st;
-    if (lstat(dir, &st) != 0)
-        return open_error();
-    if (!S_ISDIR(st.st_mode) || (st.st_mode & 022))
-        return BIGMAAC_ERR_UNSAFE_DIR;
-    if (st.st_uid != geteuid() && geteuid() != 0)
-        return BIGMAAC_ERR_PERMISSION;
+    int rc = BIGMAAC_OK;
+    if (fstat(fd, &st) != 0)
+        rc = BIGMAAC_ERR_SYSTEM;
+    else if (!S_ISDIR(st.st_mode) || (st.st_mode & 022))
+        rc = BIGMAAC_ERR_UNSAFE_DIR;
+    else if (st.st_uid != geteuid() && geteuid() != 0)
+        rc = BIGMAAC_ERR_PERMISSION;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
     return BIGMAAC_OK;
 }
 
@@ -114,17 +128,18 @@ static int resolve_dir(const char **dir, char *buf, size_t size)
     return bigmaac_segment_dir(buf, size);
 }
 
-/* Path of pid's segment, in a directory we may trust. */
-static int segment_path(const char *dir, int32_t pid, char *buf, size_t size)
+/* The name of pid's segment in its directory. */
+static int segment_name(int32_t pid, char *buf, size_t size)
+{
+    return fitted(snprintf(buf, size, "%ld" BIGMAAC_SEGMENT_SUFFIX, (long)pid), size);
+}
+
+/* dir (NULL: the default one), checked and opened with O_PATH; the caller closes it. */
+static int open_segment_dir(const char *dir, int *dirfd)
 {
     char resolved[PATH_MAX];
     int rc = resolve_dir(&dir, resolved, sizeof resolved);
-    if (rc)
-        return rc;
-    rc = check_dir(dir);
-    if (rc)
-        return rc;
-    return fitted(snprintf(buf, size, "%s/%ld" BIGMAAC_SEGMENT_SUFFIX, dir, (long)pid), size);
+    return rc ? rc : open_dir(dir, O_PATH, dirfd);
 }
 
 /* ------------------------------------------------------------------ liveness */
@@ -216,25 +231,63 @@ static int read_seq(int fd, uint64_t *seq)
     return read_exact(fd, seq, sizeof *seq, offsetof(struct bigmaac_segment, stats.seq));
 }
 
+#define TERMINATE(field) ((field)[sizeof(field) - 1] = '\0')
+
+/* What a writer (or whoever else can write the file) put there is not trusted: counts
+ * are clamped to the table and strings end within their fields, so a caller can index
+ * and print without checking. */
+static void clamp_snapshot(struct bigmaac_segment *s)
+{
+    if (s->stats.table_count > BIGMAAC_TABLE_SLOTS)
+        s->stats.table_count = BIGMAAC_TABLE_SLOTS;
+    TERMINATE(s->identity.kernel_id);
+    TERMINATE(s->identity.label);
+    TERMINATE(s->identity.swap_dir);
+    TERMINATE(s->identity.swap_fs);
+    TERMINATE(s->identity.command);
+}
+
+/* Between seqlock attempts: retry at once a few times, then yield, then sleep (50 us
+ * doubling to 3.2 ms, about 100 ms over all attempts): on a busy machine the writer may
+ * be preempted half-way through a publication for a whole time slice, which no number of
+ * quick retries outlasts. */
+static void back_off(int attempt)
+{
+    if (attempt < 8)
+        return;
+    if (attempt < 16) {
+        sched_yield();
+        return;
+    }
+    int shift = attempt - 16 < 6 ? attempt - 16 : 6;
+    struct timespec pause = {0, 50000L << shift};
+    nanosleep(&pause, NULL);
+}
+
 /* Seqlock read: a stable even sequence before and after the copy. Each pread is a
- * system call, which orders the reads against the writer's stores. */
+ * system call, which orders the reads against the writer's stores. The copy stops at
+ * the end of the stats: the residency section has its own sequence (bigmaac_residency
+ * reads it), and a shorter copy is likelier to fit between two publications. */
 static int copy_consistent(int fd, struct bigmaac_segment *out)
 {
+    const size_t covered = offsetof(struct bigmaac_segment, residency);
+    memset(&out->residency, 0, sizeof out->residency);
     for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
         uint64_t before, after;
         int rc = read_seq(fd, &before);
         if (rc == BIGMAAC_OK && !(before & 1))
-            rc = read_exact(fd, out, sizeof *out, 0);
+            rc = read_exact(fd, out, covered, 0);
         else if (rc == BIGMAAC_OK)
             rc = BIGMAAC_ERR_TORN;
         if (rc == BIGMAAC_OK)
             rc = read_seq(fd, &after);
-        if (rc == BIGMAAC_OK && after == before && out->stats.seq == before)
+        if (rc == BIGMAAC_OK && after == before && out->stats.seq == before) {
+            clamp_snapshot(out);
             return BIGMAAC_OK;
+        }
         if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
             return rc;
-        if (attempt > 8)
-            sched_yield();
+        back_off(attempt);
     }
     return BIGMAAC_ERR_TORN;
 }
@@ -258,32 +311,37 @@ int bigmaac_snapshot_path(const char *path, struct bigmaac_segment *out)
     return rc;
 }
 
-/* Unlink path only if it still names the file we judged stale: a new process that got
+/* Unlink name only if it still names the file we judged stale: a new process that got
  * the same pid may have renamed its own segment onto the name meanwhile. */
-static void unlink_if_same(const char *path, const struct stat *judged)
+static void unlink_if_same(int dirfd, const char *name, const struct stat *judged)
 {
     struct stat now;
-    if (lstat(path, &now) == 0 && now.st_ino == judged->st_ino && now.st_dev == judged->st_dev)
-        unlink(path);
+    if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == judged->st_ino &&
+        now.st_dev == judged->st_dev)
+        unlinkat(dirfd, name, 0);
 }
 
 /* The identity never changes after creation, so liveness is judged before the seqlock
  * copy: a writer killed in the middle of a publication leaves an odd sequence that
  * would read as TORN for ever, yet its segment is stale and must go. */
-static int snapshot_checked(const char *path, int32_t pid, struct bigmaac_segment *out)
+static int snapshot_checked(int dirfd, int32_t pid, struct bigmaac_segment *out)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    char name[64];
+    int rc = segment_name(pid, name, sizeof name);
+    if (rc)
+        return rc;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return open_error();
     struct stat st;
-    int rc = validate(fd, &st);
+    rc = validate(fd, &st);
     if (!rc)
         rc = read_exact(fd, &out->identity, sizeof out->identity,
                         offsetof(struct bigmaac_segment, identity));
     if (!rc && out->identity.pid != pid)
         rc = BIGMAAC_ERR_FOREIGN;
     if (!rc && bigmaac_check_alive(&out->identity) != BIGMAAC_OK) {
-        unlink_if_same(path, &st);
+        unlink_if_same(dirfd, name, &st);
         rc = BIGMAAC_ERR_STALE;
     }
     if (!rc)
@@ -294,11 +352,15 @@ static int snapshot_checked(const char *path, int32_t pid, struct bigmaac_segmen
 
 int bigmaac_snapshot(const char *dir, int32_t pid, struct bigmaac_segment *out)
 {
-    char path[PATH_MAX];
     if (pid <= 0 || !out)
         return BIGMAAC_ERR_INVALID;
-    int rc = segment_path(dir, pid, path, sizeof path);
-    return rc ? rc : snapshot_checked(path, pid, out);
+    int dirfd;
+    int rc = open_segment_dir(dir, &dirfd);
+    if (rc)
+        return rc;
+    rc = snapshot_checked(dirfd, pid, out);
+    close(dirfd);
+    return rc;
 }
 
 int bigmaac_remove_if_stale(const char *dir, int32_t pid)
@@ -326,13 +388,11 @@ static int32_t parse_segment_name(const char *name, const char *suffix)
 
 /* A writer that died between creating "<pid>.seg.tmp" and renaming it leaves the
  * temporary file behind; remove it once its pid is gone. */
-static void remove_dead_temporary(const char *dir, const char *name)
+static void remove_dead_temporary(int dirfd, const char *name)
 {
     int32_t pid = parse_segment_name(name, BIGMAAC_SEGMENT_SUFFIX ".tmp");
-    char path[PATH_MAX];
-    if (pid > 0 && bm_process_start_time(pid) == 0 &&
-        snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path)
-        unlink(path);
+    if (pid > 0 && bm_process_start_time(pid) == 0)
+        unlinkat(dirfd, name, 0);
 }
 
 static int compare_pids(const void *a, const void *b)
@@ -350,14 +410,17 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     int rc = resolve_dir(&dir, resolved, sizeof resolved);
     if (rc)
         return rc;
-    rc = check_dir(dir);
+    int fd;
+    rc = open_dir(dir, O_RDONLY, &fd);
     if (rc == BIGMAAC_ERR_NO_PROCESS)
         return BIGMAAC_OK; /* no directory yet: no process has made a big allocation */
     if (rc)
         return rc;
-    DIR *d = opendir(dir);
-    if (!d)
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
         return BIGMAAC_ERR_SYSTEM;
+    }
     struct bigmaac_segment *copy = malloc(sizeof *copy);
     if (!copy) {
         closedir(d);
@@ -367,13 +430,10 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     while ((entry = readdir(d)) != NULL) {
         int32_t pid = parse_segment_name(entry->d_name, BIGMAAC_SEGMENT_SUFFIX);
         if (pid == 0) {
-            remove_dead_temporary(dir, entry->d_name);
+            remove_dead_temporary(fd, entry->d_name);
             continue;
         }
-        char path[PATH_MAX];
-        if (segment_path(dir, pid, path, sizeof path) != BIGMAAC_OK)
-            continue;
-        if (snapshot_checked(path, pid, copy) != BIGMAAC_OK)
+        if (snapshot_checked(fd, pid, copy) != BIGMAAC_OK)
             continue; /* stale ones are removed; foreign or unreadable ones skipped */
         if (*count < capacity)
             pids[*count] = pid;
@@ -406,13 +466,19 @@ static void ring(uint32_t *word)
 
 static int open_for_request(const char *dir, int32_t pid, struct bigmaac_pageout_request *req)
 {
-    char path[PATH_MAX];
-    int rc = segment_path(dir, pid, path, sizeof path);
+    char name[64];
+    int dirfd;
+    int rc = segment_name(pid, name, sizeof name);
+    if (!rc)
+        rc = open_segment_dir(dir, &dirfd);
     if (rc)
         return rc;
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return open_error();
+    int fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        rc = open_error();
+        close(dirfd);
+        return rc;
+    }
     struct stat st;
     struct bigmaac_identity identity;
     rc = validate(fd, &st);
@@ -421,9 +487,10 @@ static int open_for_request(const char *dir, int32_t pid, struct bigmaac_pageout
     if (!rc && identity.pid != pid)
         rc = BIGMAAC_ERR_FOREIGN;
     if (!rc && bigmaac_check_alive(&identity) != BIGMAAC_OK) {
-        unlink_if_same(path, &st);
+        unlink_if_same(dirfd, name, &st);
         rc = BIGMAAC_ERR_STALE;
     }
+    close(dirfd);
     if (rc) {
         close(fd);
         return rc;
@@ -453,18 +520,21 @@ int bigmaac_pageout_start(const char *dir, int32_t pid, struct bigmaac_pageout_r
     if (rc)
         return rc;
     struct bigmaac_control *control = control_of(req);
-    /* Free slot: every earlier request has a result. Claim it with a CAS so two
-     * requesters cannot both think they own the next id. */
+    /* Free slot: every earlier request has a result and the state says so. Claim it by
+     * moving the state to QUEUED with a CAS, before the request exists: two requesters
+     * cannot both win, and the control thread, which stores RUNNING and DONE only once
+     * the request exists, is never overwritten by a late QUEUED. */
     uint64_t latest = __atomic_load_n(&control->request_id, __ATOMIC_ACQUIRE);
     uint64_t finished = __atomic_load_n(&control->result_id, __ATOMIC_ACQUIRE);
+    uint32_t state = __atomic_load_n(&control->state, __ATOMIC_ACQUIRE);
     if (latest != finished ||
-        !__atomic_compare_exchange_n(&control->request_id, &latest, latest + 1, 0,
+        (state != BIGMAAC_PAGEOUT_IDLE && state != BIGMAAC_PAGEOUT_DONE) ||
+        !__atomic_compare_exchange_n(&control->state, &state, BIGMAAC_PAGEOUT_QUEUED, 0,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         bigmaac_pageout_close(req);
         return BIGMAAC_ERR_BUSY;
     }
-    req->request_id = latest + 1;
-    __atomic_store_n(&control->state, BIGMAAC_PAGEOUT_QUEUED, __ATOMIC_RELEASE);
+    req->request_id = __atomic_add_fetch(&control->request_id, 1, __ATOMIC_ACQ_REL);
     ring(&control->doorbell);
     return BIGMAAC_OK;
 }
@@ -485,10 +555,29 @@ static int read_result(struct bigmaac_control *control, struct bigmaac_pageout_s
         status->resident_after = __atomic_load_n(&control->resident_after, __ATOMIC_RELAXED);
         uint64_t id = __atomic_load_n(&control->result_id, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&control->result_seq, __ATOMIC_RELAXED) == before)
-            return id == status->request_id ? BIGMAAC_OK : BIGMAAC_ERR_TORN;
+        if (__atomic_load_n(&control->result_seq, __ATOMIC_RELAXED) != before)
+            continue;
+        /* Ids only grow: a later one means a later request finished over ours. */
+        return id == status->request_id ? BIGMAAC_OK : BIGMAAC_ERR_RESULT_LOST;
     }
     return BIGMAAC_ERR_TORN;
+}
+
+/* State letter of /proc/PID/stat: 'T' stopped by a signal, 't' by a debugger. */
+static bool process_stopped(int32_t pid)
+{
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    char *p = strrchr(text, ')');
+    return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
 }
 
 /* A queued request is picked up at once by a working control thread, whose heartbeat
@@ -510,27 +599,39 @@ int bigmaac_pageout_poll(struct bigmaac_pageout_request *req, struct bigmaac_pag
 {
     if (!req || !req->control || !status)
         return BIGMAAC_ERR_INVALID;
+    if (req->finished) { /* seen once: later requests may overwrite the result fields */
+        *status = req->result;
+        return BIGMAAC_OK;
+    }
     struct bigmaac_control *control = control_of(req);
     memset(status, 0, sizeof *status);
     status->request_id = req->request_id;
+    /* The ids first (acquire), then the progress words: the control thread zeroes those
+     * before it publishes started_id, so they are never an earlier job's figures. */
+    uint64_t finished = __atomic_load_n(&control->result_id, __ATOMIC_ACQUIRE);
+    uint64_t started = __atomic_load_n(&control->started_id, __ATOMIC_ACQUIRE);
     status->bytes_done = __atomic_load_n(&control->bytes_done, __ATOMIC_RELAXED);
     status->bytes_total = __atomic_load_n(&control->bytes_total, __ATOMIC_RELAXED);
-    uint64_t finished = __atomic_load_n(&control->result_id, __ATOMIC_ACQUIRE);
     if (finished >= req->request_id) {
         status->state = BIGMAAC_PAGEOUT_DONE;
-        int rc = read_result(control, status);
-        if (rc == BIGMAAC_OK)
+        int rc = finished == req->request_id ? read_result(control, status)
+                                             : BIGMAAC_ERR_RESULT_LOST;
+        if (rc == BIGMAAC_OK) {
             status->bytes_done = status->result == 0 ? status->bytes_total : status->bytes_done;
+            req->result = *status;
+            req->finished = 1;
+        }
         return rc;
     }
-    uint64_t started = __atomic_load_n(&control->started_id, __ATOMIC_ACQUIRE);
     status->state = started == req->request_id ? BIGMAAC_PAGEOUT_RUNNING : BIGMAAC_PAGEOUT_QUEUED;
     if (status->state == BIGMAAC_PAGEOUT_QUEUED)
         status->bytes_done = status->bytes_total = 0;
     struct bigmaac_identity who = {.pid = req->pid, .start_time = req->start_time};
     if (bigmaac_check_alive(&who) != BIGMAAC_OK)
         return BIGMAAC_ERR_NO_PROCESS;
-    if (status->state == BIGMAAC_PAGEOUT_QUEUED && !control_thread_alive(req))
+    /* Stopped (SIGSTOP, a debugger), queued or half-way: it cannot go on until resumed. */
+    if (process_stopped(req->pid) ||
+        (status->state == BIGMAAC_PAGEOUT_QUEUED && !control_thread_alive(req)))
         return BIGMAAC_ERR_TIMEOUT;
     return BIGMAAC_IN_PROGRESS;
 }
@@ -598,12 +699,14 @@ static int read_residency(int fd, struct bigmaac_residency *out)
             rc = BIGMAAC_ERR_TORN;
         if (rc == BIGMAAC_OK)
             rc = read_exact(fd, &after, sizeof after, at);
-        if (rc == BIGMAAC_OK && after == before && out->seq == before)
+        if (rc == BIGMAAC_OK && after == before && out->seq == before) {
+            if (out->count > BIGMAAC_TABLE_SLOTS)
+                out->count = BIGMAAC_TABLE_SLOTS;
             return BIGMAAC_OK;
+        }
         if (rc != BIGMAAC_OK && rc != BIGMAAC_ERR_TORN)
             return rc;
-        if (attempt > 8)
-            sched_yield();
+        back_off(attempt);
     }
     return BIGMAAC_ERR_TORN;
 }

@@ -166,10 +166,15 @@ void *bm_big_alloc(size_t size, size_t align, bool zero)
         return p;
     }
     if (why != ENOSPC || bm_config.on_disk_full == BM_DISK_FULL_RAM)
-        return fall_back(size, align, zero);
-    bm_count(&bm_counters.failures, 1);
-    errno = ENOMEM;
-    return NULL;
+        p = fall_back(size, align, zero);
+    else
+        bm_count(&bm_counters.failures, 1);
+    /* A process whose big requests all went to RAM or failed shows it too. */
+    bm_segment_ensure();
+    bm_segment_ring();
+    if (!p)
+        errno = ENOMEM;
+    return p;
 }
 
 void bm_big_free(void *p)

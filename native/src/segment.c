@@ -1,6 +1,7 @@
 /* segment.c: this process's stats segment (layout in bigmaac_segment.h).
  *
- * Created at the first disk-backed allocation, never by processes that make none: the
+ * Created at the first big request (served from disk, from RAM, or failed: fall-backs
+ * and failures are worth seeing), never by processes that make none: the
  * file is filled under "<pid>.seg.tmp" and renamed, so a reader never sees a half-made
  * header or identity. Counters and the allocation table are written only by the
  * control thread, under stats.seq (odd while writing), and so is the residency section,
@@ -20,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SEG_NONE, SEG_CREATING, SEG_READY, SEG_FAILED };
@@ -123,12 +125,30 @@ static void fill_header(struct bigmaac_segment_header *header)
     __atomic_store_n(&header->magic, BIGMAAC_SEGMENT_MAGIC, __ATOMIC_RELEASE);
 }
 
-/* Space for the whole file up front: /dev/shm is tmpfs, where a write into a hole
- * that cannot be backed would be a SIGBUS. */
+/* Zeros written for real, where fallocate is not supported: blocks allocated or an error,
+ * never a hole. */
+static bool write_zeros(int fd, size_t size)
+{
+    static const char zeros[4096];
+    for (size_t done = 0; done < size;) {
+        size_t n = size - done < sizeof zeros ? size - done : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        done += (size_t)w;
+    }
+    return true;
+}
+
+/* Space for the whole file up front, or no segment: /dev/shm is tmpfs, where a write into
+ * a hole that cannot be backed (a full /dev/shm) would be a SIGBUS in the program. */
 static struct bigmaac_segment *map_new_file(int fd)
 {
     size_t size = sizeof(struct bigmaac_segment);
-    if (fallocate(fd, 0, 0, (off_t)size) != 0 && ftruncate(fd, (off_t)size) != 0)
+    if (fallocate(fd, 0, 0, (off_t)size) != 0 &&
+        (errno != EOPNOTSUPP || !write_zeros(fd, size)))
         return NULL;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
@@ -219,13 +239,34 @@ static long futex_wake(uint32_t *word)
     return syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+/* Set while the control thread sleeps on the doorbell (or is about to). Only then does a
+ * ring need the wake-up system call: otherwise the thread is working or pausing, and its
+ * next wait sees the doorbell moved and returns at once. Both sides are sequentially
+ * consistent (store, then load the other's word), so a ring never falls between the
+ * thread's last look and its sleep. Requesters in other processes always wake. */
+static int control_waiting;
+
 void bm_segment_ring(void)
 {
     struct bigmaac_segment *map = bm_segment_get();
     if (!map)
         return;
-    __atomic_add_fetch(&map->control.doorbell, 1, __ATOMIC_RELEASE);
-    futex_wake(&map->control.doorbell);
+    __atomic_add_fetch(&map->control.doorbell, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&control_waiting, __ATOMIC_SEQ_CST))
+        futex_wake(&map->control.doorbell);
+}
+
+void bm_segment_wait(uint32_t seen, long timeout_ns)
+{
+    struct bigmaac_segment *map = bm_segment_get();
+    if (!map)
+        return;
+    struct timespec timeout = {.tv_sec = timeout_ns / 1000000000L,
+                               .tv_nsec = timeout_ns % 1000000000L};
+    __atomic_store_n(&control_waiting, 1, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &map->control.doorbell, FUTEX_WAIT, seen, &timeout, NULL, 0);
+    __atomic_store_n(&control_waiting, 0, __ATOMIC_RELAXED);
 }
 
 /* Min-heap on size, so the table keeps the largest regions seen. */
@@ -276,11 +317,14 @@ static void sort_descending(struct bigmaac_allocation *heap, size_t n)
     }
 }
 
-static size_t gather_table(uint64_t *total)
+/* The counters are copied under bm_lock too, where the big path changes them along with
+ * the regions: a publication's table and big counters describe the same moment. */
+static size_t gather_table(uint64_t *total, struct bigmaac_counters *counters)
 {
     size_t n = 0;
     *total = 0;
     pthread_mutex_lock(&bm_lock);
+    bm_stats_copy(counters);
     for (size_t i = 0; i < bm_space.count; i++) {
         if (!bm_region_is_own_live(&bm_space.regions[i]) ||
             ((bm_space.regions[i].flags & BM_REGION_FRIES) &&
@@ -300,9 +344,8 @@ void bm_segment_publish(void)
     if (!map)
         return;
     uint64_t total;
-    size_t n = gather_table(&total);
     struct bigmaac_counters counters;
-    bm_stats_copy(&counters);
+    size_t n = gather_table(&total, &counters);
     uint64_t now = bm_now_ns();
 
     struct bigmaac_stats *stats = &map->stats;
@@ -359,6 +402,7 @@ void bm_segment_publish_residency(const struct bigmaac_residency *residency)
 void bm_segment_forget_after_fork(void)
 {
     seg.map = NULL;
+    control_waiting = 0; /* the parent's control thread is not ours */
     if (seg.fd >= 0)
         close(seg.fd); /* the parent's file */
     seg.fd = -1;

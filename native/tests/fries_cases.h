@@ -332,6 +332,44 @@ static int case_fries_hold(const char *arg)
     return 0;
 }
 
+/* "fries-sparse": of the blocks in one chunk, only the last is kept and written; the
+ * others are freed untouched (their first word holds the free list). Prints "chunk A
+ * block B" and waits for "exit": the chunk's residency lies at its end, beyond the bytes
+ * of its blocks out. */
+static int case_fries_sparse(void)
+{
+    enum { N = 18 }; /* 2 MiB holds 18 blocks of class 114,688 */
+    const size_t size = 100000;
+    static char input_buffer[4096];
+    setvbuf(stdin, input_buffer, _IOFBF, sizeof input_buffer);
+    char *blocks[N];
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(size);
+        CHECK(blocks[i] && owns(blocks[i]), "fry %d", i);
+    }
+    uintptr_t chunk = (uintptr_t)blocks[0] & ~(uintptr_t)(2 * MIB - 1);
+    int last = 0, in_chunk = 0;
+    for (int i = 0; i < N; i++) {
+        if (((uintptr_t)blocks[i] & ~(uintptr_t)(2 * MIB - 1)) != chunk)
+            continue;
+        in_chunk++;
+        if (blocks[i] > blocks[last])
+            last = i;
+    }
+    CHECK(in_chunk >= 12, "only %d of %d blocks in the first one's chunk", in_chunk, N);
+    memset(blocks[last], 7, size);
+    for (int i = 0; i < N; i++)
+        if (i != last)
+            free(blocks[i]);
+    printf("chunk %lu block %lu\n", (unsigned long)chunk, (unsigned long)blocks[last]);
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) && strncmp(line, "exit", 4) != 0)
+        ;
+    free(blocks[last]);
+    return 0;
+}
+
 /* -1 when name is not a fries case. */
 static int fries_case(const char *name, const char *arg)
 {
@@ -343,6 +381,7 @@ static int fries_case(const char *name, const char *arg)
     if (!strcmp(name, "fries-diskfull")) return fries_fill_disk(false);
     if (!strcmp(name, "fries-diskfull-ram")) return fries_fill_disk(true);
     if (!strcmp(name, "fries-hold")) return case_fries_hold(arg);
+    if (!strcmp(name, "fries-sparse")) return case_fries_sparse();
     return -1;
 }
 

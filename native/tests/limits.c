@@ -297,6 +297,43 @@ static int case_temporaries(int argc, char **argv)
     return 0;
 }
 
+/* "dead-writeback": a freed block kept with its data for reuse, then a live one written
+ * past the dirty budget (BIGMAAC_DIRTY_BUDGET=64M and a 16M threshold from the driver), so the budget starts
+ * write-back while the freed one is still in the cache. Prints the bytes dirtied and
+ * not cancelled beyond the live block's: the freed data written back for nothing. */
+static int case_dead_writeback(void)
+{
+    const size_t freed_size = 24 * MIB, live_size = 64 * MIB;
+    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
+    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    char *freed = malloc(freed_size);
+    CHECK(freed && owns(freed), "freed block");
+    memset(freed, 1, freed_size); /* under half the budget: no write-back yet */
+    __asm__ volatile("" : : "r"(freed) : "memory");
+    free(freed);
+    struct bigmaac_recycle_stats st;
+    recycle_stats(&st);
+    CHECK(st.ready_bytes >= freed_size, "the freed block is kept with its data");
+    /* Not a fit for the cached region: a fresh one, written past the budget. */
+    char *live = malloc(live_size);
+    CHECK(live && owns(live), "live block");
+    memset(live, 2, live_size);
+    __asm__ volatile("" : : "r"(live) : "memory");
+    struct timespec pause = {0, 100 * 1000 * 1000}; /* a few budget checks (20 ms each) */
+    nanosleep(&pause, NULL);
+    recycle_stats(&st);
+    int still_cached = st.ready_bytes >= freed_size;
+    /* The page-out punches the cached block (cancelling what is still dirty there) and
+     * writes the live one. */
+    struct bigmaac_pageout_result r;
+    CHECK(pageout(&r) == 0, "page-out");
+    long long dead = (io_field("write_bytes") - written) -
+                     (io_field("cancelled_write_bytes") - cancelled) - (long long)live_size;
+    printf("freed data written %lld KiB (cached throughout: %d)\n", dead >> 10, still_cached);
+    free(live);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ other code */
 
 /* Blocks cross between the program and a library that sees another malloc first. */
@@ -407,6 +444,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "maps")) return case_maps(argc, argv);
     if (!strcmp(name, "realloc-grow")) return case_realloc_grow(argc, argv);
     if (!strcmp(name, "temporaries")) return case_temporaries(argc, argv);
+    if (!strcmp(name, "dead-writeback")) return case_dead_writeback();
     if (!strcmp(name, "deepbind")) return case_deepbind(argc > 2 ? argv[2] : "now");
     if (!strcmp(name, "mimalloc")) return case_mimalloc();
     if (!strcmp(name, "plain")) return case_plain();

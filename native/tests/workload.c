@@ -472,6 +472,78 @@ static int case_churn(const char *arg)
     return 0;
 }
 
+/* "child-hold SIZE": the parent holds SIZE, forks, and waits; the child allocates and
+ * fills SIZE of its own, says "child PID", then obeys "verify" (both blocks, as the
+ * child sees them) and "exit". */
+static int case_child_hold(const char *arg)
+{
+    size_t size = parse_size(arg);
+    char *inherited = malloc(size);
+    CHECK(inherited && owns(inherited), "parent's block");
+    fill_pattern(inherited, size, 1);
+    fflush(stdout);
+    pid_t child = fork();
+    CHECK(child >= 0, "fork");
+    if (child > 0) {
+        int status;
+        waitpid(child, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    char *own = malloc(size);
+    if (!own || !owns(own))
+        _exit(1);
+    fill_pattern(own, size, 2);
+    printf("child %d\n", (int)getpid());
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) && strncmp(line, "exit", 4) != 0) {
+        if (!strncmp(line, "verify", 6))
+            printf(check_pattern(own, size, 2) == SIZE_MAX &&
+                           check_pattern(inherited, size, 1) == SIZE_MAX
+                       ? "intact\n"
+                       : "corrupt\n");
+        fflush(stdout);
+    }
+    _exit(0);
+}
+
+/* "try N": N requests of 64 MiB, kept if they succeed; "tried K" (K succeeded, on disk or
+ * not), then wait for "exit". */
+static int case_try(const char *arg)
+{
+    int count = atoi(arg), got = 0;
+    for (int i = 0; i < count; i++) {
+        char *p = malloc(64 * MIB);
+        if (p) {
+            memset(p, i, 64 * MIB);
+            got++;
+        }
+    }
+    printf("tried %d\n", got);
+    fflush(stdout);
+    char line[64];
+    while (fgets(line, sizeof line, stdin) && strncmp(line, "exit", 4) != 0)
+        ;
+    return 0;
+}
+
+/* "loop N": N pairs of malloc(64 MiB), one byte written, free; then "done PID". After the
+ * first, each is a reuse of the recycled region. */
+static int case_loop(const char *arg)
+{
+    int count = atoi(arg);
+    for (int i = 0; i < count; i++) {
+        char *p = malloc(64 * MIB);
+        CHECK(p && owns(p), "iteration %d", i);
+        __asm__ volatile("" : : "r"(p) : "memory");
+        p[0] = 1;
+        __asm__ volatile("" : : "r"(p) : "memory");
+        free(p);
+    }
+    printf("done %d\n", (int)getpid());
+    return 0;
+}
+
 /* BIGMAAC_ON_DISK_FULL=ram: past a full disk, big requests are served from RAM. */
 static int case_diskfull_ram(void)
 {
@@ -515,8 +587,8 @@ static int case_idle(void)
     return 0;
 }
 
-/* Allocate, fill, say "ready", then obey stdin: "verify", "many N SIZE", "free", "exec",
- * "exit". */
+/* Allocate, fill, say "ready", then obey stdin: "verify", "many N SIZE", "grow" (realloc
+ * to twice the size), "free", "exec", "exit". */
 static int case_hold(const char *arg)
 {
     size_t size = parse_size(arg);
@@ -539,6 +611,13 @@ static int case_hold(const char *arg)
                 memset(q, i, each);
             }
             printf("done\n");
+        } else if (strncmp(line, "grow", 4) == 0) {
+            p = realloc(p, 2 * size);
+            if (!p || !owns(p) || check_pattern(p, size, 99) != SIZE_MAX)
+                return 1;
+            size *= 2;
+            fill_pattern(p, size, 99);
+            printf("grown\n");
         } else if (strncmp(line, "free", 4) == 0) {
             free(p);
             p = malloc(4096); /* keep "verify" meaningful: a small block, not ours */
@@ -592,6 +671,9 @@ int main(int argc, char **argv)
     if (!strcmp(name, "hold")) return case_hold(arg);
     if (!strcmp(name, "idle")) return case_idle();
     if (!strcmp(name, "churn")) return case_churn(arg);
+    if (!strcmp(name, "loop")) return case_loop(arg);
+    if (!strcmp(name, "try")) return case_try(arg);
+    if (!strcmp(name, "child-hold")) return case_child_hold(arg);
     int fries = fries_case(name, arg);
     if (fries >= 0) return fries;
     fprintf(stderr, "workload: unknown case '%s'\n", name);
