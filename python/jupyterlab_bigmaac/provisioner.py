@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -72,6 +73,13 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
         connection_info = await super().launch_kernel(cmd, **kwargs)
         kernel_registry.launched(self.kernel_id, self.pid)
         return connection_info
+
+    async def send_signal(self, signum: int) -> None:
+        # kill() sends SIGKILL through here too. Recorded before sending, so the
+        # exit that follows is known to be ours and never taken for the OOM killer's.
+        if signum == signal.SIGKILL and self.process is not None and self.process.poll() is None:
+            kernel_registry.killing(self.kernel_id)
+        await super().send_signal(signum)
 
     async def poll(self) -> int | None:
         status = await super().poll()

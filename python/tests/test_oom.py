@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,37 @@ def test_oom_killed_kernel_is_reported(server, cgroup):
         )["pid"]
         os.kill(pid, signal.SIGKILL)
         state = wait_for_state(server, kernel.id, lambda s: s["launches"] >= 3, "restarted after the kill")
+        assert state["previousExitStatus"] == -signal.SIGKILL
+        assert state["previousOomKilled"] is False
+    finally:
+        kernel.shutdown()
+
+
+def test_a_kernel_the_server_kills_is_not_called_oom_killed(server, cgroup):
+    """All kernels of a pod share its cgroup: an OOM kill of another process
+    there, followed by jupyter_client's own SIGKILL of a kernel stuck at restart,
+    is not the kernel's OOM kill."""
+    kernel = server.start_notebook("Stuck.ipynb", kernel_name=KERNEL_NAME)
+    try:
+        state = wait_for_state(
+            server, kernel.id, lambda s: s["memoryCgroup"] == str(cgroup.path), "seen in its cgroup"
+        )
+        kills_before = oom_kill_count(cgroup.path)
+        # Another process of the same cgroup outgrows the limit and is OOM-killed.
+        hog = subprocess.run(
+            ["/bin/sh", "-c", f"echo $$ > {cgroup.path}/cgroup.procs && exec {sys.executable} -c "
+             f"'import numpy as np; a = np.ones(4 * {LIMIT} // 8)'"],
+            timeout=120,
+        )
+        assert hog.returncode == -signal.SIGKILL
+        assert oom_kill_count(cgroup.path) > kills_before
+        assert server.kernel_state(kernel.id)["running"] is True
+
+        # A stopped kernel answers no shutdown request and ignores SIGTERM, so the
+        # restart ends with jupyter_client's SIGKILL.
+        os.kill(state["pid"], signal.SIGSTOP)
+        kernel.restart()
+        state = wait_for_state(server, kernel.id, lambda s: s["launches"] >= 2, "restarted")
         assert state["previousExitStatus"] == -signal.SIGKILL
         assert state["previousOomKilled"] is False
     finally:
