@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from jupyter_core.utils import ensure_async
 
-from .settings import NOTEBOOK_SETTINGS, parse_size
+from .settings import NOTEBOOK_SETTINGS, parse_min_bigmaac_size
 from .user_settings import UserSettingsFile
 
 METADATA_KEY = "bigmaac"
@@ -75,7 +75,7 @@ def validate_toggle(body: Any) -> dict[str, Any]:
         if not isinstance(size, str):
             raise InvalidToggle(f"min_bigmaac_size: {size!r} is not a string such as \"64M\"")
         try:
-            parse_size(size)
+            parse_min_bigmaac_size(size)
         except ValueError as error:
             raise InvalidToggle(f"min_bigmaac_size: {error}") from None
         toggle["min_bigmaac_size"] = size.strip()

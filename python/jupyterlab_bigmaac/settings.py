@@ -31,6 +31,9 @@ LAYERED_SETTINGS = ("enabled", "min_bigmaac_size", "min_fry_size", "swap_dir", "
 # The subset a notebook may vary: where swap files go stays the user's or admin's choice.
 NOTEBOOK_SETTINGS = ("enabled", "min_bigmaac_size")
 DISK_FULL_CHOICES = ("fail", "ram")
+# Below a page every small allocation would get a file mapping of its own; the
+# same floor holds for every layer (schema/settings.json says 4K too).
+MIN_BIGMAAC_BYTES = 4096
 
 
 class BigMaac(LoggingConfigurable):
@@ -116,6 +119,18 @@ def parse_size(text: str, allow_zero: bool = False) -> int:
     size = int(match.group(1)) << SIZE_SHIFTS[match.group(2).upper()]
     if size <= 0 and not allow_zero:
         raise ValueError(f"{text!r} must be greater than zero")
+    return size
+
+
+def parse_min_bigmaac_size(text: str) -> int:
+    """Bytes in a disk-backed threshold; ValueError when malformed or below the floor.
+
+    The one check of `min_bigmaac_size` for every layer (admin, notebook
+    metadata, notebook toggle, user settings), so all give the same reason.
+    """
+    size = parse_size(text)
+    if size < MIN_BIGMAAC_BYTES:
+        raise ValueError(f"{str(text).strip()!r} is below the minimum of {MIN_BIGMAAC_BYTES} bytes (4K)")
     return size
 
 
@@ -215,7 +230,7 @@ def _validate(settings: KernelSettings, sources: dict[str, str], warnings: list[
     if not settings.enabled:
         raise _Off("disabled", "BigMaac is turned off for this kernel")
     try:
-        bigmaac_size = parse_size(settings.min_bigmaac_size)
+        bigmaac_size = parse_min_bigmaac_size(settings.min_bigmaac_size)
     except ValueError as error:
         raise _Off("invalid-setting", f"min_bigmaac_size: {error}") from None
     _validate_fries(settings, bigmaac_size, sources, warnings)

@@ -50,6 +50,7 @@ def write_notebook(server, path, bigmaac_metadata):
         ({"min_bigmaac_size": "lots"}, "min_bigmaac_size"),
         ({"min_bigmaac_size": 64}, "min_bigmaac_size"),
         ({"min_bigmaac_size": "0"}, "greater than zero"),
+        ({"min_bigmaac_size": "1K"}, "min_bigmaac_size: '1K' is below the minimum of 4096 bytes (4K)"),
         ({"swap_dir": "/tmp"}, "unknown setting(s) 'swap_dir'"),
         ({"LD_PRELOAD": "/evil.so", "enabled": True}, "unknown setting(s) 'LD_PRELOAD'"),
         (["enabled"], "JSON object"),
@@ -176,6 +177,18 @@ def test_invalid_metadata_starts_the_kernel_without_bigmaac(server):
     assert kernel.execute("print(6 * 7)").strip() == "42"
     state = server.kernel_state(kernel.id)
     assert state["reasonCode"] == "invalid-setting" and "huge" in state["reason"]
+    kernel.shutdown()
+
+
+def test_a_shared_notebook_cannot_go_below_the_disk_backed_floor(server):
+    # Saved metadata reaches the kernel without the registry's check: the same floor applies.
+    write_notebook(server, "Tiny.ipynb", {"min_bigmaac_size": "64"})
+    kernel = server.start_notebook("Tiny.ipynb")
+    assert not preloaded(kernel.environment(*ENV_NAMES))
+    state = server.kernel_state(kernel.id)
+    assert state["reasonCode"] == "invalid-setting"
+    assert state["reason"] == "min_bigmaac_size: '64' is below the minimum of 4096 bytes (4K)"
+    assert state["sources"]["min_bigmaac_size"] == "notebook metadata"
     kernel.shutdown()
 
 
