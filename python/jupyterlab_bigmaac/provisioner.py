@@ -8,6 +8,7 @@ any problem it starts without it and the reason is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -35,7 +36,8 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
             env = kwargs["env"] = dict(os.environ)
         label = getattr(self.kernel_spec, "display_name", "") or ""
         choice = await self._notebook_choice(env)
-        resolution = self._resolve(choice)
+        # Off the event loop: the swap directory and the user's file may be on NFS.
+        resolution = await asyncio.get_running_loop().run_in_executor(None, self._resolve, choice)
         if resolution.enabled:
             apply_environment(env, resolution.settings, self.kernel_id, label)
         else:

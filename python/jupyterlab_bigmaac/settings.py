@@ -177,12 +177,15 @@ def resolve(
     notebook: Mapping[str, Any] | None = None,
     user: Mapping[str, Any] | None = None,
     warnings: list[str] | None = None,
+    create_swap_dir: bool = True,
 ) -> Resolution:
     """Merge the layers, validate the result, and prepare the swap directory.
 
     `warnings` are problems the caller already found in its layers (ignored
-    values); they are carried into the Resolution. Never raises: any problem
-    becomes a disabled Resolution with a reason.
+    values); they are carried into the Resolution. With `create_swap_dir`
+    false a missing swap directory is checked but not made (for readers).
+    Never raises: any problem becomes a disabled Resolution with a reason.
+    Blocking: the swap directory may be on a slow filesystem.
     """
     values, sources = _merge(admin, notebook or {}, user or {})
     warnings = list(warnings or [])
@@ -198,7 +201,7 @@ def resolve(
     try:
         if not isinstance(enabled, bool):
             raise _Off("invalid-setting", f"enabled: {enabled!r} is not true or false")
-        _validate(settings, sources, warnings)
+        _validate(settings, sources, warnings, create_swap_dir)
     except _Off as off:
         return Resolution(False, settings, str(off), off.code, sources, warnings)
     return Resolution(True, settings, sources=sources, warnings=warnings)
@@ -225,7 +228,9 @@ def _merge(admin: BigMaac, notebook: Mapping[str, Any], user: Mapping[str, Any])
     return values, sources
 
 
-def _validate(settings: KernelSettings, sources: dict[str, str], warnings: list[str]) -> None:
+def _validate(
+    settings: KernelSettings, sources: dict[str, str], warnings: list[str], create_swap_dir: bool = True
+) -> None:
     """Raise _Off with the first reason the kernel cannot use BigMaac."""
     if not settings.enabled:
         raise _Off("disabled", "BigMaac is turned off for this kernel")
@@ -242,7 +247,7 @@ def _validate(settings: KernelSettings, sources: dict[str, str], warnings: list[
     if not os.access(library, os.R_OK):
         raise _Off("library-missing", f"the BigMaac library at {library} is not readable")
     try:
-        settings.swap_dir = str(prepare_swap_dir(Path(settings.swap_dir)))
+        settings.swap_dir = str(prepare_swap_dir(Path(settings.swap_dir), create=create_swap_dir))
     except SwapDirError as error:
         raise _Off(error.code, str(error)) from None
 
