@@ -21,7 +21,7 @@ ADDON_SOURCES := $(wildcard native/addon/*.cc native/addon/*.h native/addon/*.gy
 LAB_SOURCES := $(TS_SOURCES) $(wildcard style/* schema/*) package.json tsconfig.json
 
 .PHONY: help setup lab test test-c test-ts test-py test-ui native addon agent labextension \
-        python-env js-env ui-env chromium bench clean distclean
+        python-env js-env ui-env hub-env chromium bench clean distclean
 
 help:
 	@echo "make lab    set up everything and start JupyterLab with BigMaac"
@@ -84,6 +84,13 @@ $(STAMPS)/ui: ui-tests/package.json $(STAMPS)/js
 	cd ui-tests && $(JLPM) install
 	@touch $@
 
+# JupyterHub's proxy (configurable-http-proxy, from npm) for test_jupyterhub.py.
+hub-env: $(STAMPS)/hub
+$(STAMPS)/hub: python/tests/jupyterhub/package.json $(STAMPS)/js
+	$(call say,Installing JupyterHub's proxy for the hub test)
+	cd python/tests/jupyterhub && $(JLPM) install
+	@touch $@
+
 # ---------------------------------------------------------------- run
 lab: setup
 	$(call say,Starting JupyterLab with BigMaac on for new kernels)
@@ -109,7 +116,7 @@ test-ts: addon agent
 	$(call say,TypeScript tests (jest))
 	$(JLPM) jest --ci
 
-test-py: native addon agent
+test-py: native addon agent hub-env
 	$(call say,Python tests (pytest))
 	$(BIN)/python -m pytest
 
@@ -127,4 +134,4 @@ clean:
 	rm -rf lib $(BUNDLE) python/jupyterlab_bigmaac/labextension tsconfig.tsbuildinfo $(STAMPS)
 
 distclean: clean
-	rm -rf $(VENV) node_modules ui-tests/node_modules
+	rm -rf $(VENV) node_modules ui-tests/node_modules python/tests/jupyterhub/node_modules

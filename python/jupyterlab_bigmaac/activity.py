@@ -97,8 +97,9 @@ class KernelStateWatcher:
             self.log.exception("BigMaac could not sample kernel states")
 
     def _sample_kernel(self, kernel_id: str, look_at_cgroup: bool) -> None:
-        kernel = self.kernel_manager._kernels.get(kernel_id)
-        if kernel is None:
+        try:
+            kernel = self.kernel_manager.get_kernel(kernel_id)
+        except KeyError:  # shut down since it was listed
             return
         state = getattr(kernel, "execution_state", None)
         if not isinstance(state, str):

@@ -214,6 +214,11 @@ class Agent:
         except (jsonrpc.FramingError, asyncio.IncompleteReadError) as error:
             reason = f"the agent sent a malformed message ({error})"
             process.kill()
+        except Exception as error:  # a bug of ours must not leave a dead agent "running"
+            self.log.exception("BigMaac could not handle the agent's output")
+            reason = f"its output could not be handled ({error})"
+            if process.returncode is None:
+                process.kill()
         status = await process.wait()
         if process is self._process:
             self._died(f"{reason}; exit status {status}")
@@ -233,9 +238,12 @@ class Agent:
                 future.set_result(message)
             return
         if "id" in message:  # a request from the agent: the server offers none
-            self._write(jsonrpc.error_response(
-                message["id"], jsonrpc.METHOD_NOT_FOUND, f"unknown method {message.get('method')!r}"
-            ))
+            try:
+                self._write(jsonrpc.error_response(
+                    message["id"], jsonrpc.METHOD_NOT_FOUND, f"unknown method {message.get('method')!r}"
+                ))
+            except (AgentUnavailable, ConnectionError):
+                pass  # it exited after asking; the end of its output follows
             return
         for listener in list(self._listeners):
             try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_server.extension.application import ExtensionApp
@@ -11,12 +13,14 @@ from jupyter_server.extension.application import ExtensionApp
 from .activity import KernelStateForwarder, KernelStateWatcher
 from .agent import Agent
 from .handlers import AgentWebSocketHandler, KernelsHandler, NotebooksHandler, StatusHandler
-from .notebooks import ServerContext, notebook_toggles, set_server_context
+from .notebooks import InvalidToggle, ServerContext, normalise_path, notebook_toggles, set_server_context
 from .policy import PolicySync
 from .settings import BigMaac
 from .user_settings import UserSettingsFile, default_settings_dir
 
 PROVISIONER_NAME = "bigmaac-provisioner"  # the entry point in pyproject.toml
+# What jupyter_server's contents manager emits after each rename, delete, ...
+CONTENTS_EVENTS = "https://events.jupyter.org/jupyter_server/contents_service/v1"
 # The notebook toggle registry, under the server's Jupyter data directory.
 TOGGLES_FILE = Path("bigmaac") / "notebook-toggles.json"
 
@@ -50,6 +54,32 @@ class BigMaacExtension(ExtensionApp):
         set_server_context(
             ServerContext(self.serverapp.root_dir, self.serverapp.contents_manager, self.user_settings)
         )
+        # A toggle belongs to the notebook, not to its path: it moves with a
+        # rename and goes with a delete, so a new notebook at an old path starts clean.
+        self.serverapp.event_logger.add_listener(schema_id=CONTENTS_EVENTS, listener=self._contents_changed)
+
+    async def _contents_changed(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        action = data.get("action")
+        if action not in ("rename", "delete"):
+            return
+        try:
+            path = normalise_path(data.get("path"))
+            source = normalise_path(data.get("source_path")) if action == "rename" else None
+        except InvalidToggle:
+            return  # the root directory itself, or nothing a toggle could be under
+        loop = asyncio.get_running_loop()
+        try:
+            if source is not None:
+                count = await loop.run_in_executor(None, notebook_toggles.move, source, path)
+                what = f"moved from {source} to {path}"
+            else:
+                count = await loop.run_in_executor(None, notebook_toggles.remove_tree, path)
+                what = f"forgotten with {path}"
+        except InvalidToggle as error:
+            self.log.warning("BigMaac could not follow the %s of %s: %s", action, path, error)
+            return
+        if count:
+            self.log.info("BigMaac: %d notebook toggle(s) %s", count, what)
 
     def _user_settings_dir(self) -> Path:
         # JupyterLab's own choice when it runs in this server (its
@@ -96,6 +126,7 @@ class BigMaacExtension(ExtensionApp):
 
     async def stop_extension(self) -> None:
         set_server_context(None)
+        self.serverapp.event_logger.remove_listener(listener=self._contents_changed)
         watcher = getattr(self, "watcher", None)
         if watcher is not None:
             watcher.stop()

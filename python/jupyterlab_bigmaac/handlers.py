@@ -6,10 +6,12 @@ mechanisms, on the auth resource "bigmaac".
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized, ws_authenticated
@@ -24,7 +26,7 @@ from .notebooks import InvalidToggle, normalise_path, notebook_toggles, validate
 from .proxy import AgentSession
 from .registry import kernel_registry
 from .settings import BigMaac, resolve
-from .swapdir import filesystem_type, ram_filesystem
+from .swapdir import filesystem_type, nearest_existing, ram_filesystem
 
 AUTH_RESOURCE = "bigmaac"
 NOT_OURS_REASON = "this kernel was not started by the BigMaac provisioner"
@@ -49,20 +51,21 @@ class StatusHandler(BigMaacAPIHandler):
     @authorized
     async def get(self) -> None:
         config = self.bigmaac_config
-        user = self.settings["bigmaac_user_settings"].read()
-        defaults = resolve(config, user=user.kernel, warnings=user.problems)
+        # The user's file, the swap directory and its filesystem may be on NFS:
+        # read them off the event loop. Reading changes nothing on disk.
+        user, defaults, swap, library_found = await _in_thread(self._read_disk_state, config)
         self.finish(
             json.dumps(
                 {
                     "version": __version__,
                     "library": str(config.library()),
-                    "libraryFound": config.library().is_file(),
+                    "libraryFound": library_found,
                     "enabledByDefault": defaults.enabled,
                     "reason": defaults.reason,
                     "reasonCode": defaults.reason_code,
                     "warnings": defaults.warnings,
                     "swapDir": defaults.settings.swap_dir,
-                    "swap": swap_space(defaults.settings.swap_dir),
+                    "swap": swap,
                     "minBigmaacSize": defaults.settings.min_bigmaac_size,
                     "settings": defaults.settings.to_json(),
                     "sources": defaults.sources,
@@ -77,18 +80,31 @@ class StatusHandler(BigMaacAPIHandler):
         )
 
 
+    def _read_disk_state(self, config: BigMaac) -> tuple[Any, Any, dict[str, Any], bool]:
+        user = self.settings["bigmaac_user_settings"].read()
+        defaults = resolve(config, user=user.kernel, warnings=user.problems, create_swap_dir=False)
+        return user, defaults, swap_space(defaults.settings.swap_dir), config.library().is_file()
+
+
+async def _in_thread(function: Callable[..., Any], *args: Any) -> Any:
+    """Run blocking file-system work in the default executor."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(function, *args))
+
+
 def swap_space(directory: str) -> dict[str, Any]:
     """The swap directory's filesystem: bytes free for us, its size, and whether it is RAM.
 
-    `free` and `total` are null when the directory cannot be read (it may not exist
-    when the settings that name it were refused).
+    A directory not made yet (kernels make it) is reported by the filesystem it
+    will be made on. The numbers are null when not even that can be read.
     """
     space: dict[str, Any] = {"dir": directory, "free": None, "total": None, "fsType": None, "onRam": None}
+    if not os.path.isabs(directory):
+        return space
+    path = nearest_existing(Path(directory))
     try:
-        usage = os.statvfs(directory)
+        usage = os.statvfs(path)
     except OSError:
         return space
-    path = Path(directory)
     ram = ram_filesystem(path)
     space.update(
         free=usage.f_bavail * usage.f_frsize,
@@ -157,7 +173,7 @@ class NotebooksHandler(BigMaacAPIHandler):
             raise web.HTTPError(400, "the body is not JSON", reason="the body is not JSON") from None
         try:
             toggle = validate_toggle(body)
-            notebook_toggles.set(path, toggle)
+            await _in_thread(notebook_toggles.set, path, toggle)  # an fsync'd write
         except InvalidToggle as error:
             raise web.HTTPError(400, str(error), reason=_header_safe(str(error))) from None
         self.finish(json.dumps({"path": path, "toggle": toggle}))
@@ -166,7 +182,7 @@ class NotebooksHandler(BigMaacAPIHandler):
     @authorized
     async def delete(self) -> None:
         path = self._path()
-        notebook_toggles.remove(path)
+        await _in_thread(notebook_toggles.remove, path)
         self.set_status(204)
         self.finish()
 

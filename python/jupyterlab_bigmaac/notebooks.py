@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 from jupyter_core.utils import ensure_async
 
-from .settings import NOTEBOOK_SETTINGS, parse_size
+from .settings import NOTEBOOK_SETTINGS, parse_min_bigmaac_size
 from .user_settings import UserSettingsFile
 
 METADATA_KEY = "bigmaac"
@@ -75,7 +75,7 @@ def validate_toggle(body: Any) -> dict[str, Any]:
         if not isinstance(size, str):
             raise InvalidToggle(f"min_bigmaac_size: {size!r} is not a string such as \"64M\"")
         try:
-            parse_size(size)
+            parse_min_bigmaac_size(size)
         except ValueError as error:
             raise InvalidToggle(f"min_bigmaac_size: {error}") from None
         toggle["min_bigmaac_size"] = size.strip()
@@ -123,6 +123,28 @@ class NotebookToggles:
                 self._save()
             return removed
 
+    def move(self, old: str, new: str) -> int:
+        """A notebook or directory was renamed: its toggles follow it. Returns how many moved."""
+        with self._lock:
+            moved = {p: _moved_path(p, old, new) for p in self._toggles if _inside(p, old)}
+            if not moved:
+                return 0
+            entries = {p: self._toggles.pop(p) for p in moved}
+            for path, toggle in entries.items():
+                self._toggles[moved[path]] = toggle
+            self._save()
+            return len(moved)
+
+    def remove_tree(self, path: str) -> int:
+        """A notebook or directory was deleted: forget its toggles. Returns how many went."""
+        with self._lock:
+            gone = [p for p in self._toggles if _inside(p, path)]
+            for entry in gone:
+                del self._toggles[entry]
+            if gone:
+                self._save()
+            return len(gone)
+
     def get(self, path: str) -> dict[str, Any] | None:
         with self._lock:
             toggle = self._toggles.get(path)
@@ -143,6 +165,14 @@ class NotebookToggles:
         except OSError as error:
             # The toggle still holds for this server's lifetime.
             self._log.warning("BigMaac could not save the notebook toggles to %s: %s", self._file, error)
+
+
+def _inside(path: str, top: str) -> bool:
+    return path == top or path.startswith(top + "/")
+
+
+def _moved_path(path: str, old: str, new: str) -> str:
+    return new + path[len(old):]
 
 
 def _load_toggles(file: Path, log: Any) -> dict[str, dict[str, Any]]:

@@ -17,17 +17,21 @@ V1_MEMORY_ROOT = CGROUP_ROOT / "memory"
 V2_ROOTS = (CGROUP_ROOT, CGROUP_ROOT / "unified")
 
 
-def memory_cgroup(pid: int) -> Path | None:
+PROC_ROOT = Path("/proc")
+
+
+def memory_cgroup(pid: int, proc: Path = PROC_ROOT, cgroup_root: Path = CGROUP_ROOT) -> Path | None:
     """The directory of the memory cgroup `pid` is in, or None if unknown.
 
     None as well once the process has exited: the kernel then shows it in
-    the root cgroup, which is not where it ran.
+    the root cgroup, which is not where it ran. `proc` and `cgroup_root` are
+    where /proc and /sys/fs/cgroup are (other places only in tests).
     """
     try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
     except OSError:
         return None
-    if _exited(pid):  # checked after the read, so the read was of a live process
+    if _exited(pid, proc):  # checked after the read, so the read was of a live process
         return None
     unified = None
     for line in lines:
@@ -36,16 +40,31 @@ def memory_cgroup(pid: int) -> Path | None:
             continue
         _, controllers, path = fields
         if "memory" in controllers.split(","):
-            directory = V1_MEMORY_ROOT / path.lstrip("/")
-            return directory if (directory / "memory.oom_control").is_file() else None
+            return _cgroup_directory(cgroup_root / "memory", path, "memory.oom_control")
         if controllers == "":
             unified = path
     if unified is None:
         return None
-    for root in V2_ROOTS:
-        directory = root / unified.lstrip("/")
-        if (directory / "memory.events").is_file():
+    for root in (cgroup_root, cgroup_root / "unified"):
+        directory = _cgroup_directory(root, unified, "memory.events")
+        if directory is not None:
             return directory
+    return None
+
+
+def _cgroup_directory(mount: Path, path: str, marker: str) -> Path | None:
+    """Where cgroup `path` of a hierarchy mounted at `mount` is, judged by its file `marker`.
+
+    A container without a cgroup namespace (cgroup v1, usual on Kubernetes
+    before v2) sees its processes under the host's path (/kubepods/...),
+    which its mount does not have: the container's own cgroup is mounted at
+    the root of the hierarchy, so that is the one.
+    """
+    directory = mount / path.lstrip("/")
+    if (directory / marker).is_file():
+        return directory
+    if path.strip("/") and not directory.exists() and (mount / marker).is_file():
+        return mount
     return None
 
 
@@ -53,9 +72,9 @@ def is_hierarchy_root(cgroup: Path) -> bool:
     return cgroup == V1_MEMORY_ROOT or cgroup in V2_ROOTS
 
 
-def _exited(pid: int) -> bool:
+def _exited(pid: int, proc: Path = PROC_ROOT) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = (proc / str(pid) / "stat").read_text()
     except OSError:
         return True
     return stat.rpartition(")")[2].split()[0] in ("Z", "X", "x")

@@ -8,8 +8,10 @@ any problem it starts without it and the reason is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
@@ -34,7 +36,8 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
             env = kwargs["env"] = dict(os.environ)
         label = getattr(self.kernel_spec, "display_name", "") or ""
         choice = await self._notebook_choice(env)
-        resolution = self._resolve(choice)
+        # Off the event loop: the swap directory and the user's file may be on NFS.
+        resolution = await asyncio.get_running_loop().run_in_executor(None, self._resolve, choice)
         if resolution.enabled:
             apply_environment(env, resolution.settings, self.kernel_id, label)
         else:
@@ -72,6 +75,13 @@ class BigMaacProvisioner(LocalProvisioner):  # type:ignore[misc]
         connection_info = await super().launch_kernel(cmd, **kwargs)
         kernel_registry.launched(self.kernel_id, self.pid)
         return connection_info
+
+    async def send_signal(self, signum: int) -> None:
+        # kill() sends SIGKILL through here too. Recorded before sending, so the
+        # exit that follows is known to be ours and never taken for the OOM killer's.
+        if signum == signal.SIGKILL and self.process is not None and self.process.poll() is None:
+            kernel_registry.killing(self.kernel_id)
+        await super().send_signal(signum)
 
     async def poll(self) -> int | None:
         status = await super().poll()

@@ -46,6 +46,9 @@ class KernelRecord:
     oom_kills_seen: int | None = None
     oom_killed: bool | None = None
     previous_oom_killed: bool | None = None
+    # The server itself sent this launch SIGKILL (jupyter_client kills a
+    # kernel that does not stop at shutdown or restart).
+    killed_by_server: bool = False
     updated_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -119,6 +122,13 @@ class KernelRegistry:
             return
         record.memory_cgroup, record.oom_kills_seen = str(cgroup), oom_kill_count(cgroup)
 
+    def killing(self, kernel_id: str) -> None:
+        """The server is about to SIGKILL the running kernel: that exit is not an OOM kill."""
+        with self._lock:
+            record = self._records.get(kernel_id)
+            if record and record.running:
+                record.killed_by_server = True
+
     def exited(self, kernel_id: str, status: int | None) -> None:
         with self._lock:
             record = self._records.get(kernel_id)
@@ -161,7 +171,9 @@ def _killed_by_oom(record: KernelRecord, status: int | None) -> bool | None:
     since the kernel was last seen alive; None when that cannot be told."""
     if status is None:
         return None
-    if status != -signal.SIGKILL:
+    if status != -signal.SIGKILL or record.killed_by_server:
+        # The OOM-kill count is the cgroup's: with all kernels of a pod in one
+        # cgroup it may have grown for another process's death.
         return False
     if record.memory_cgroup is None or record.oom_kills_seen is None:
         return None

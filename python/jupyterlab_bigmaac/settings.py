@@ -31,6 +31,9 @@ LAYERED_SETTINGS = ("enabled", "min_bigmaac_size", "min_fry_size", "swap_dir", "
 # The subset a notebook may vary: where swap files go stays the user's or admin's choice.
 NOTEBOOK_SETTINGS = ("enabled", "min_bigmaac_size")
 DISK_FULL_CHOICES = ("fail", "ram")
+# Below a page every small allocation would get a file mapping of its own; the
+# same floor holds for every layer (schema/settings.json says 4K too).
+MIN_BIGMAAC_BYTES = 4096
 
 
 class BigMaac(LoggingConfigurable):
@@ -119,6 +122,18 @@ def parse_size(text: str, allow_zero: bool = False) -> int:
     return size
 
 
+def parse_min_bigmaac_size(text: str) -> int:
+    """Bytes in a disk-backed threshold; ValueError when malformed or below the floor.
+
+    The one check of `min_bigmaac_size` for every layer (admin, notebook
+    metadata, notebook toggle, user settings), so all give the same reason.
+    """
+    size = parse_size(text)
+    if size < MIN_BIGMAAC_BYTES:
+        raise ValueError(f"{str(text).strip()!r} is below the minimum of {MIN_BIGMAAC_BYTES} bytes (4K)")
+    return size
+
+
 @dataclass
 class KernelSettings:
     """The settings one kernel launch uses (what the environment will carry)."""
@@ -162,12 +177,15 @@ def resolve(
     notebook: Mapping[str, Any] | None = None,
     user: Mapping[str, Any] | None = None,
     warnings: list[str] | None = None,
+    create_swap_dir: bool = True,
 ) -> Resolution:
     """Merge the layers, validate the result, and prepare the swap directory.
 
     `warnings` are problems the caller already found in its layers (ignored
-    values); they are carried into the Resolution. Never raises: any problem
-    becomes a disabled Resolution with a reason.
+    values); they are carried into the Resolution. With `create_swap_dir`
+    false a missing swap directory is checked but not made (for readers).
+    Never raises: any problem becomes a disabled Resolution with a reason.
+    Blocking: the swap directory may be on a slow filesystem.
     """
     values, sources = _merge(admin, notebook or {}, user or {})
     warnings = list(warnings or [])
@@ -183,7 +201,7 @@ def resolve(
     try:
         if not isinstance(enabled, bool):
             raise _Off("invalid-setting", f"enabled: {enabled!r} is not true or false")
-        _validate(settings, sources, warnings)
+        _validate(settings, sources, warnings, create_swap_dir)
     except _Off as off:
         return Resolution(False, settings, str(off), off.code, sources, warnings)
     return Resolution(True, settings, sources=sources, warnings=warnings)
@@ -210,12 +228,14 @@ def _merge(admin: BigMaac, notebook: Mapping[str, Any], user: Mapping[str, Any])
     return values, sources
 
 
-def _validate(settings: KernelSettings, sources: dict[str, str], warnings: list[str]) -> None:
+def _validate(
+    settings: KernelSettings, sources: dict[str, str], warnings: list[str], create_swap_dir: bool = True
+) -> None:
     """Raise _Off with the first reason the kernel cannot use BigMaac."""
     if not settings.enabled:
         raise _Off("disabled", "BigMaac is turned off for this kernel")
     try:
-        bigmaac_size = parse_size(settings.min_bigmaac_size)
+        bigmaac_size = parse_min_bigmaac_size(settings.min_bigmaac_size)
     except ValueError as error:
         raise _Off("invalid-setting", f"min_bigmaac_size: {error}") from None
     _validate_fries(settings, bigmaac_size, sources, warnings)
@@ -227,7 +247,7 @@ def _validate(settings: KernelSettings, sources: dict[str, str], warnings: list[
     if not os.access(library, os.R_OK):
         raise _Off("library-missing", f"the BigMaac library at {library} is not readable")
     try:
-        settings.swap_dir = str(prepare_swap_dir(Path(settings.swap_dir)))
+        settings.swap_dir = str(prepare_swap_dir(Path(settings.swap_dir), create=create_swap_dir))
     except SwapDirError as error:
         raise _Off(error.code, str(error)) from None
 

@@ -38,9 +38,13 @@ def default_swap_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Pa
     return Path(cache) / "bigmaac" / "swap"
 
 
-def prepare_swap_dir(path: Path) -> Path:
+def prepare_swap_dir(path: Path, create: bool = True) -> Path:
     """Create `path` (0700) when missing and check it is a private, writable
     directory on a disk. The same checks apply whoever chose the path.
+
+    With `create` false nothing is made: a missing directory is checked only
+    as far as it exists (the filesystem it would be made on), for readers
+    such as the status, which must not change anything.
 
     Returns the absolute path; raises SwapDirError otherwise.
     """
@@ -52,6 +56,8 @@ def prepare_swap_dir(path: Path) -> Path:
     # Check the filesystem before creating anything, so a refused RAM-backed
     # location is left untouched.
     _refuse_ram(path, _nearest_existing(path))
+    if not create and not os.path.lexists(path):
+        return path  # made, with every check, when a kernel starts
     try:
         _make_private_dirs(path)
     except OSError as error:
@@ -103,6 +109,11 @@ def _check_ownership(path: Path, info: os.stat_result) -> None:
             "swap-dir-unusable",
             f"swap directory {path} belongs to another user and others can write to it",
         )
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its closest ancestor that exists: the filesystem it is or would be on."""
+    return _nearest_existing(path)
 
 
 def _nearest_existing(path: Path) -> Path:

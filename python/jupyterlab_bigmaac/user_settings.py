@@ -20,14 +20,13 @@ from typing import Any, Callable
 import json5
 from jupyter_core.paths import jupyter_config_dir
 
-from .settings import DISK_FULL_CHOICES, parse_size
+from .settings import DISK_FULL_CHOICES, parse_min_bigmaac_size, parse_size
 
 PLUGIN_ID = "jupyterlab-bigmaac:settings"
 SETTINGS_FILE = Path("jupyterlab-bigmaac") / "settings.jupyterlab-settings"
 SETTINGS_DIR_VARIABLE = "JUPYTERLAB_SETTINGS_DIR"
 # A settings file is a few hundred bytes; anything much larger is not ours.
 MAX_FILE_BYTES = 1 << 20
-MIN_BIGMAAC_BYTES = 4096
 AUTO_PAGEOUT_CHOICES = ("never", "idle")
 MAX_IDLE_SECONDS = 86400
 MAX_PRESSURE_PERCENT = 99
@@ -77,16 +76,14 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
-def _size(minimum: int, allow_zero: bool) -> Callable[[Any], str]:
+def _size(parse: Callable[[str], int]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise InvalidValue(f"{_show(value)} is not a string such as \"64M\"")
         try:
-            size = parse_size(value, allow_zero=allow_zero)
+            parse(value)
         except ValueError as error:
             raise InvalidValue(str(error)) from None
-        if size and size < minimum:
-            raise InvalidValue(f"{_show(value)} is below the minimum of {minimum} bytes")
         return value.strip()
 
     return check
@@ -129,8 +126,8 @@ def _swap_dir(value: Any) -> str:
 # JSON key -> (snake_case name, check). Empty swapDir means "the server's default".
 KERNEL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "enabled": ("enabled", _boolean),
-    "minBigmaacSize": ("min_bigmaac_size", _size(MIN_BIGMAAC_BYTES, allow_zero=False)),
-    "minFrySize": ("min_fry_size", _size(1, allow_zero=True)),
+    "minBigmaacSize": ("min_bigmaac_size", _size(parse_min_bigmaac_size)),
+    "minFrySize": ("min_fry_size", _size(lambda text: parse_size(text, allow_zero=True))),
     "swapDir": ("swap_dir", _swap_dir),
     "onDiskFull": ("on_disk_full", _choice(DISK_FULL_CHOICES)),
 }

@@ -29,6 +29,7 @@ from jupyterlab_bigmaac import paths
 from jupyterlab_bigmaac.swapdir import ram_filesystem
 
 REPO = Path(__file__).resolve().parents[2]
+TESTS_DIR = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 JUPYTER = VENV_BIN / "jupyter"
 BUILT_LIBRARY = REPO / "native" / "build" / "libbigmaac.so"
@@ -112,6 +113,7 @@ class Server:
         bigmaac_config: dict[str, Any],
         base_url: str = "/",
         server_config: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
     ):
         self.home = home
         self.base_url = base_url
@@ -127,7 +129,7 @@ class Server:
             home / "config" / "lab" / "user-settings" / "jupyterlab-bigmaac" / "settings.jupyterlab-settings"
         )
         self.env = self._environment()
-        self._write_config(bigmaac_config, server_config or {})
+        self._write_config(bigmaac_config, server_config or {}, config or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     def _environment(self) -> dict[str, str]:
@@ -146,12 +148,17 @@ class Server:
                 "XDG_CACHE_HOME": str(self.home / "cache"),
                 "BIGMAAC_SEGMENT_DIR": str(self.segment_dir),
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+                # Classes the tests hand the server by name (an Authorizer) live here.
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH")])),
             }
         )
         return env
 
-    def _write_config(self, bigmaac_config: dict[str, Any], server_config: dict[str, Any]) -> None:
+    def _write_config(
+        self, bigmaac_config: dict[str, Any], server_config: dict[str, Any], other: dict[str, Any]
+    ) -> None:
         config = {
+            **other,  # other configurables' sections (KernelProvisionerFactory, ...)
             "ServerApp": {
                 "allow_root": True,
                 "open_browser": False,
@@ -422,9 +429,10 @@ def make_server(disk_tmp):
         bigmaac_config: dict[str, Any] | None = None,
         base_url: str = "/",
         server_config: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
     ) -> Server:
         home = Path(tempfile.mkdtemp(prefix="server-", dir=disk_tmp))
-        server = Server(home, bigmaac_config or {}, base_url, server_config).start()
+        server = Server(home, bigmaac_config or {}, base_url, server_config, config).start()
         servers.append(server)
         return server
 

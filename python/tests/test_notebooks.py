@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import time
 
 import pytest
 
@@ -50,6 +51,7 @@ def write_notebook(server, path, bigmaac_metadata):
         ({"min_bigmaac_size": "lots"}, "min_bigmaac_size"),
         ({"min_bigmaac_size": 64}, "min_bigmaac_size"),
         ({"min_bigmaac_size": "0"}, "greater than zero"),
+        ({"min_bigmaac_size": "1K"}, "min_bigmaac_size: '1K' is below the minimum of 4096 bytes (4K)"),
         ({"swap_dir": "/tmp"}, "unknown setting(s) 'swap_dir'"),
         ({"LD_PRELOAD": "/evil.so", "enabled": True}, "unknown setting(s) 'LD_PRELOAD'"),
         (["enabled"], "JSON object"),
@@ -179,6 +181,18 @@ def test_invalid_metadata_starts_the_kernel_without_bigmaac(server):
     kernel.shutdown()
 
 
+def test_a_shared_notebook_cannot_go_below_the_disk_backed_floor(server):
+    # Saved metadata reaches the kernel without the registry's check: the same floor applies.
+    write_notebook(server, "Tiny.ipynb", {"min_bigmaac_size": "64"})
+    kernel = server.start_notebook("Tiny.ipynb")
+    assert not preloaded(kernel.environment(*ENV_NAMES))
+    state = server.kernel_state(kernel.id)
+    assert state["reasonCode"] == "invalid-setting"
+    assert state["reason"] == "min_bigmaac_size: '64' is below the minimum of 4096 bytes (4K)"
+    assert state["sources"]["min_bigmaac_size"] == "notebook metadata"
+    kernel.shutdown()
+
+
 def test_admin_locked_values_win_over_the_notebook(make_server):
     server = make_server({"locked": ["enabled", "min_bigmaac_size"], "min_bigmaac_size": "36M"})
     write_notebook(server, "Locked.ipynb", {"enabled": False, "min_bigmaac_size": "40M"})
@@ -270,3 +284,40 @@ def test_a_bad_saved_registry_is_ignored_with_a_warning(make_server, content):
     # The next change replaces it with a valid registry.
     assert put_toggle(server, "fresh.ipynb", {"enabled": False}).status_code == 200
     assert json.loads(saved.read_text())["notebooks"] == {"fresh.ipynb": {"enabled": False}}
+
+
+def wait_for_toggle(server, path, expected, what):
+    deadline = time.monotonic() + 60
+    while (toggle := server.json(f"bigmaac/notebooks?path={path}")["toggle"]) != expected:
+        assert time.monotonic() < deadline, f"the toggle of {path} never {what}: {toggle}"
+        time.sleep(0.05)
+
+
+def test_toggles_follow_renames_and_go_with_deletes(server):
+    """Through the contents API: a new notebook at an old path does not inherit the old toggle."""
+    write_notebook(server, "moves/Old.ipynb", {})
+    assert put_toggle(server, "moves/Old.ipynb", {"enabled": False}).status_code == 200
+    renamed = server.request("PATCH", "api/contents/moves/Old.ipynb", json={"path": "moves/New.ipynb"})
+    assert renamed.status_code == 200, renamed.text
+    wait_for_toggle(server, "moves/New.ipynb", {"enabled": False}, "moved with the rename")
+    assert server.json("bigmaac/notebooks?path=moves/Old.ipynb")["toggle"] == {}
+
+    # A new notebook where the old one was starts with BigMaac, as configured.
+    write_notebook(server, "moves/Old.ipynb", {})
+    kernel = server.start_notebook("moves/Old.ipynb", name="Old.ipynb")
+    assert preloaded(kernel.environment(*ENV_NAMES))
+    kernel.shutdown()
+
+    # A directory's rename moves the toggles inside it; a delete forgets them.
+    assert put_toggle(server, "moves/deep/A.ipynb", {"min_bigmaac_size": "8M"}).status_code == 200
+    write_notebook(server, "moves/deep/A.ipynb", {})
+    renamed = server.request("PATCH", "api/contents/moves", json={"path": "moved"})
+    assert renamed.status_code == 200, renamed.text
+    wait_for_toggle(server, "moved/deep/A.ipynb", {"min_bigmaac_size": "8M"}, "moved with its directory")
+    wait_for_toggle(server, "moved/New.ipynb", {"enabled": False}, "moved with its directory")
+    deleted = server.request("DELETE", "api/contents/moved/New.ipynb")
+    assert deleted.status_code == 204, deleted.text
+    wait_for_toggle(server, "moved/New.ipynb", {}, "went with the delete")
+    assert server.json("bigmaac/notebooks?path=moved/deep/A.ipynb")["toggle"] == {"min_bigmaac_size": "8M"}
+    paths = [entry["path"] for entry in server.json("bigmaac/notebooks")["notebooks"]]
+    assert not [p for p in paths if p.startswith("moves/")]

@@ -8,10 +8,10 @@ policy (`policy/set`) and the kernels' busy/idle states.
 from __future__ import annotations
 
 import inspect
+import os
+import signal
 import time
 from pathlib import Path
-
-import pytest
 
 from conftest import MiB, require_artifacts
 
@@ -91,8 +91,7 @@ def test_idle_kernel_is_paged_out_with_no_browser_and_a_busy_one_is_not(make_ser
     kernel = server.start_notebook("idle.ipynb")
     # The server starts the agent for the policy's sake: no websocket is open.
     wait_for(lambda: agent_status(server)["state"] == "running", "started the agent", AGENT_TIMEOUT)
-    if not agent_status(server)["policy"]["supported"]:
-        pytest.skip("the bundled agent does not advertise the `policy` capability yet")
+    assert agent_status(server)["policy"]["supported"], "the bundled agent does not advertise `policy`"
     wait_for(lambda: agent_status(server)["policy"]["inEffect"], "set the agent's policy", AGENT_TIMEOUT)
 
     # While the cell runs the kernel is busy, so nothing pages it out, however long
@@ -120,8 +119,7 @@ def test_the_agent_gets_the_policy_at_start_and_on_every_change(make_server):
     rpc = server.agent_socket()  # a browser starts the agent
     try:
         capabilities = rpc.call(1, "initialize", {})["result"]["capabilities"]
-        if not capabilities.get("policy"):
-            pytest.skip("the bundled agent does not advertise the `policy` capability yet")
+        assert capabilities.get("policy") and capabilities.get("kernelState"), capabilities
         wait_for(lambda: agent_status(server)["policy"]["inEffect"], "set the agent's policy", AGENT_TIMEOUT)
         assert rpc.call(2, "policy/get")["result"] == {
             "idlePageout": {"enabled": True, "idleSeconds": 9},
@@ -139,3 +137,53 @@ def test_the_agent_gets_the_policy_at_start_and_on_every_change(make_server):
         }
     finally:
         rpc.close()
+
+
+def test_a_dead_agent_is_restarted_with_the_policy_and_the_kernels_states(make_server):
+    """With no browser open: the agent dies, the server starts another once the
+    policy wants one, sends it the policy and tells it which kernels are idle."""
+    require_artifacts()
+    server = make_server()
+    server.write_user_settings('{"autoPageout": "idle", "autoPageoutIdleSeconds": 1, "memoryPressurePercent": 0}')
+    kernel = server.start_notebook("restart.ipynb")
+    wait_for(lambda: agent_status(server)["policy"]["inEffect"], "set the first agent's policy", AGENT_TIMEOUT)
+
+    # Nothing automatic: the agent is not wanted, so its death is not repaired yet.
+    server.write_user_settings('{"autoPageout": "never", "memoryPressurePercent": 0}')
+    wait_for(
+        lambda: agent_status(server)["policy"]["inEffect"]
+        and not agent_status(server)["policy"]["policy"]["idlePageout"]["enabled"],
+        "sent the agent 'never'", AGENT_TIMEOUT,
+    )
+    first = agent_status(server)
+    os.kill(first["pid"], signal.SIGKILL)
+    wait_for(lambda: agent_status(server)["state"] == "failed", "noticed the agent's death", AGENT_TIMEOUT)
+
+    # The kernel fills 256 MiB of disk-backed memory and goes idle while no agent runs.
+    output = kernel.execute(f"import os\n{SMAPS_RESIDENT_SOURCE}\n{ALLOCATE_256_MIB}")
+    assert output.strip() == str(256 * MiB // 8)
+    pid = server.kernel_state(kernel.id)["pid"]
+    wait_for(lambda: server.kernel_state(kernel.id)["executionState"] == "idle", "seen idle", AGENT_TIMEOUT)
+    assert disk_backed_resident(pid, server.swap_dir) >= 0.9 * 256 * MiB
+    assert agent_status(server)["state"] == "failed"
+
+    # Wanted again: a new agent starts, gets idleSeconds 1 (not its default) and
+    # the kernel's idle state, replayed, and so pages the kernel out.
+    server.write_user_settings('{"autoPageout": "idle", "autoPageoutIdleSeconds": 1, "memoryPressurePercent": 0}')
+    wait_for(
+        lambda: disk_backed_resident(pid, server.swap_dir) <= 0.02 * 256 * MiB,
+        "paged the idle kernel out with a new agent", PAGEOUT_TIMEOUT,
+    )
+    second = agent_status(server)
+    assert second["starts"] == first["starts"] + 1 and second["pid"] != first["pid"]
+    assert second["policy"]["inEffect"] is True
+
+    # A death while the policy wants the agent is repaired at once.
+    os.kill(second["pid"], signal.SIGKILL)
+    wait_for(
+        lambda: agent_status(server)["starts"] == second["starts"] + 1
+        and agent_status(server)["state"] == "running" and agent_status(server)["policy"]["inEffect"],
+        "restarted the agent with its policy", AGENT_TIMEOUT,
+    )
+    assert kernel.execute("print(int(a.sum()))").strip() == str(256 * MiB // 8)
+    kernel.shutdown()

@@ -11,6 +11,7 @@ import pytest
 from jupyterlab_bigmaac.provisioner import append_preload, remove_library
 from jupyterlab_bigmaac.settings import BigMaac, parse_size, resolve
 from jupyterlab_bigmaac.swapdir import SwapDirError, prepare_swap_dir, ram_filesystem
+from jupyterlab_bigmaac.user_settings import parse_user_settings
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,22 @@ def test_invalid_values_turn_bigmaac_off_with_a_reason(library, disk_tmp):
     assert "min_bigmaac_size" in result.reason and "lots" in result.reason
     result = resolve(admin(library, disk_tmp / "swap-invalid"), notebook={"enabled": "yes"})
     assert not result.enabled and result.reason_code == "invalid-setting"
+
+
+BELOW_THE_FLOOR = "is below the minimum of 4096 bytes (4K)"
+
+
+def test_every_layer_has_the_same_disk_backed_floor(library, disk_tmp):
+    config = admin(library, disk_tmp / "swap-floor")
+    for layers in ({"notebook": {"min_bigmaac_size": "1K"}}, {"user": {"min_bigmaac_size": "4095"}}):
+        result = resolve(config, **layers)
+        assert not result.enabled and result.reason_code == "invalid-setting"
+        assert result.reason.startswith("min_bigmaac_size:") and BELOW_THE_FLOOR in result.reason
+    result = resolve(admin(library, disk_tmp / "swap-floor", min_bigmaac_size="2K"))
+    assert result.reason_code == "invalid-setting" and "'2K' " + BELOW_THE_FLOOR in result.reason
+    assert resolve(config, notebook={"min_bigmaac_size": "4K"}).enabled
+    problems = parse_user_settings(Path("settings"), '{"minBigmaacSize": "1K"}').problems
+    assert problems == ["user setting minBigmaacSize ignored: '1K' " + BELOW_THE_FLOOR]
 
 
 def test_missing_library_turns_bigmaac_off(disk_tmp):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,9 +34,24 @@ def _mount_type(path: Path) -> str:
     return best_type
 
 
+def test_status_changes_nothing_and_a_kernel_makes_the_swap_dir(make_server, disk_tmp):
+    server = make_server({"swap_dir": str(Path(tempfile.mkdtemp(dir=disk_tmp)) / "later" / "swap")})
+    swap_dir = Path(server.json("bigmaac/status")["swapDir"])
+    status = server.json("bigmaac/status")
+    assert status["enabledByDefault"] is True, status["reason"]
+    assert not swap_dir.parent.exists()  # reading the status made nothing
+    # The filesystem it will be made on is reported meanwhile.
+    assert status["swap"]["dir"] == str(swap_dir) and status["swap"]["free"] > 0
+    assert status["swap"]["onRam"] is False
+    kernel = server.start_notebook("makes-swap.ipynb")
+    assert server.kernel_state(kernel.id)["enabled"] is True
+    assert swap_dir.is_dir() and stat.S_IMODE(swap_dir.stat().st_mode) == 0o700
+    kernel.shutdown()
+
+
 def test_status_reports_free_space_of_the_swap_dir(make_server):
     server = make_server({})
-    server.json("bigmaac/status")  # the first status creates the swap directory
+    server.swap_dir.mkdir(mode=0o700)
     before = os.statvfs(server.swap_dir)
     swap = server.json("bigmaac/status")["swap"]
     after = os.statvfs(server.swap_dir)
@@ -49,6 +66,7 @@ def test_status_reports_free_space_of_the_swap_dir(make_server):
 
 def test_free_space_shrinks_when_the_swap_disk_fills(make_server):
     server = make_server({})
+    server.swap_dir.mkdir(mode=0o700)
     first = server.json("bigmaac/status")["swap"]
     filler = server.swap_dir / "filler"
     with open(filler, "wb") as out:
@@ -61,15 +79,24 @@ def test_free_space_shrinks_when_the_swap_disk_fills(make_server):
     assert second["free"] <= first["free"] - (1024 * MiB - FREE_TOLERANCE)
 
 
-def test_missing_swap_dir_is_reported_without_numbers(make_server):
+def test_a_missing_swap_dir_on_ram_is_reported_by_its_filesystem(make_server):
     if ram_filesystem(Path("/dev/shm")) is None:
         pytest.skip("/dev/shm is not RAM-backed on this machine")
-    # Refused settings leave the directory uncreated: no numbers, and the status still answers.
+    # Refused settings leave the directory uncreated; the status names the RAM it would be on.
     missing = Path("/dev/shm") / f"bigmaac-pytest-swap-{os.getpid()}" / "never-created"
     server = make_server({"swap_dir": str(missing)})
     status = server.json("bigmaac/status")
     assert status["reasonCode"] == "swap-dir-ram-backed"
-    assert status["swap"] == {"dir": str(missing), "free": None, "total": None, "fsType": None, "onRam": None}
+    assert status["swap"]["dir"] == str(missing)
+    assert status["swap"]["onRam"] is True and status["swap"]["fsType"] == "tmpfs"
+    assert not missing.parent.exists()
+
+
+def test_a_relative_swap_dir_is_reported_without_numbers(make_server):
+    server = make_server({"swap_dir": "relative/swap"})
+    status = server.json("bigmaac/status")
+    assert status["reasonCode"] == "swap-dir-invalid"
+    assert status["swap"] == {"dir": "relative/swap", "free": None, "total": None, "fsType": None, "onRam": None}
 
 
 def test_swap_dir_on_ram_is_reported_as_such(make_server):
