@@ -2,7 +2,8 @@
  * The `jupyterlab-bigmaac:settings` plugin: the user's BigMaac settings.
  *
  * The server reads the saved settings file for new kernels; this plugin
- * checks what the schema cannot, and sends the automatic page-out policy to
+ * says which saved values the server ignores or an administrator's lock
+ * overrides (and what new kernels get instead), and sends the automatic page-out policy to
  * the agent at load, on every change and on every reconnection, so a change
  * applies at once.
  */
@@ -15,14 +16,15 @@ import { Notification } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
+import { fetchServerStatus } from '../panel/serverApi';
 import { IBigmaac } from '../tokens';
 import {
-  IBigmaacSettings,
   IPolicy,
+  ISettingsStatus,
   policyFromSettings,
   readSettings,
   SETTINGS_PLUGIN_ID,
-  validateSettings
+  settingsNotices
 } from './settings';
 
 /** The agent's method that replaces (part of) its policy. */
@@ -54,22 +56,28 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
     }
     let current = readSettings(settings.composite);
     let problemId = '';
+    let reportNumber = 0;
 
-    const reportProblems = (values: IBigmaacSettings) => {
+    // What the server makes of the saved settings: ignored values, locks.
+    const reportProblems = async () => {
+      const number = ++reportNumber;
+      let status: ISettingsStatus | null = null;
+      try {
+        status = await fetchServerStatus(app.serviceManager.serverSettings);
+      } catch (reason) {
+        console.warn('BigMaac: could not read the server’s status.', reason);
+      }
+      if (number !== reportNumber) {
+        return; // A later change has its own report.
+      }
+      const notices = settingsNotices(settings.user, status);
       if (problemId) {
         Notification.dismiss(problemId);
         problemId = '';
       }
-      const problems = validateSettings(values);
-      if (problems.length > 0) {
-        const details = problems
-          .map(p => `${p.setting}: ${p.message}`)
-          .join('; ');
+      if (notices.length > 0) {
         problemId = Notification.warning(
-          trans.__(
-            'BigMaac settings: %1. New kernels start without BigMaac until this is fixed.',
-            details
-          ),
+          trans.__('BigMaac settings: %1', notices.join(' ')),
           {
             autoClose: false,
             actions: [
@@ -106,10 +114,10 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
     };
 
     // Toasts appear only once the notification plugin is up.
-    void app.restored.then(() => reportProblems(current));
+    void app.restored.then(() => reportProblems());
     settings.changed.connect(() => {
       const next = readSettings(settings.composite);
-      reportProblems(next);
+      void reportProblems();
       const policyChanged =
         JSON.stringify(policyFromSettings(next)) !==
         JSON.stringify(policyFromSettings(current));

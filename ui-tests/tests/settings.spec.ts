@@ -73,8 +73,31 @@ test.describe('BigMaac settings', () => {
       minFrySize: '64M'
     });
     await page.goto();
+    // The server ignores the value and keeps BigMaac on: the warning says so.
     await expect(
-      page.getByText(/must be below the disk-backed threshold "32M"/).first()
+      page
+        .getByText(
+          /must be below the disk-backed threshold "32M".*It is ignored: new kernels use "0" \(admin\) instead, with BigMaac on/
+        )
+        .first()
+    ).toBeVisible({ timeout: 20_000 });
+    await expect(page.getByText(/without BigMaac/)).toHaveCount(0);
+  });
+
+  test('names the locked swap directory and the one new kernels use', async ({
+    page,
+    request
+  }) => {
+    const status = await (await request.get('/bigmaac/status')).json();
+    expect(status.sources.swap_dir).toBe('admin (locked)');
+    await putUserSettings(request, { swapDir: '/var/tmp/my-own-swap' });
+    await page.goto();
+    await expect(
+      page
+        .getByText(
+          `Swap directory is locked by your administrator: new kernels use "${status.settings.swap_dir}", not "/var/tmp/my-own-swap".`
+        )
+        .first()
     ).toBeVisible({ timeout: 20_000 });
   });
 
