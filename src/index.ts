@@ -22,9 +22,9 @@ import {
 import { settingsPlugin } from './settings';
 import { statusBarPlugin } from './statusbar';
 import { togglePlugin } from './toggle';
-import { IBigmaac } from './tokens';
+import { IBigmaac, IBigmaacNotebooks } from './tokens';
 
-export { IBigmaac } from './tokens';
+export { IBigmaac, IBigmaacNotebooks } from './tokens';
 
 /** Command ids. */
 export namespace CommandIDs {
@@ -45,13 +45,20 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
     'A side panel of the running kernels and their disk-backed memory.',
   autoStart: true,
   provides: IBigmaac,
-  optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer, ITranslator],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    ILayoutRestorer,
+    ITranslator,
+    IBigmaacNotebooks
+  ],
   activate: (
     app: JupyterFrontEnd,
     settingRegistry: ISettingRegistry | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    notebooks: IBigmaacNotebooks | null
   ): IBigmaac => {
     translator = translator ?? nullTranslator;
     const trans = translator.load('jupyterlab');
@@ -63,7 +70,10 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
       kernels: app.serviceManager.kernels,
       agent,
       fetchKernelStates: () => fetchKernelStates(serverSettings),
-      ...modelServices(app.serviceManager)
+      ...modelServices(app.serviceManager),
+      // The OOM fix goes through an open notebook's toggle, so its metadata
+      // and toolbar agree with the kernel it restarts.
+      openNotebook: path => notebooks?.find(path) ?? null
     });
     const panel = new BigmaacPanel({ model, translator });
     app.shell.add(panel, 'right', { rank: PANEL_RANK, type: 'BigMaac' });

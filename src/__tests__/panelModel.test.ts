@@ -624,6 +624,7 @@ describe('BigmaacModel OOM kills', () => {
         path: 'work/a.ipynb',
         bigmaacOn: false,
         minBigmaacSize: '32M',
+        atLowestThreshold: false,
         status: ''
       }
     ]);
@@ -696,6 +697,75 @@ describe('BigmaacModel OOM kills', () => {
       'restart k2'
     ]);
     expect(model.oomKills).toEqual([]);
+  });
+
+  it('fixes an open notebook through its toggle and restarts it through its session', async () => {
+    const calls: string[] = [];
+    const { sessions, model } = setup(
+      [
+        kernelState('k1', {
+          oomKilled: true,
+          launches: 1,
+          settings: { min_bigmaac_size: '32M' }
+        })
+      ],
+      {
+        setNotebookToggle: async path => {
+          calls.push(`registry ${path}`);
+        },
+        restartKernel: async id => {
+          calls.push(`kernel API restart ${id}`);
+        },
+        openNotebook: path =>
+          path === 'a.ipynb'
+            ? {
+                setChoice: async choice => {
+                  calls.push(`notebook choice ${JSON.stringify(choice)}`);
+                },
+                restartKernel: async () => {
+                  calls.push('session restart');
+                }
+              }
+            : null
+      }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    await model.refresh();
+    await model.fixOom('k1:launch-1', 'lower-threshold');
+    expect(calls).toEqual([
+      'notebook choice {"enabled":true,"min_bigmaac_size":"8M"}',
+      'session restart'
+    ]);
+    expect(model.oomKills).toEqual([]);
+  });
+
+  it('offers no restart that would change nothing at a 1M threshold', async () => {
+    const calls: string[] = [];
+    const { sessions, model } = setup(
+      [
+        kernelState('k1', {
+          oomKilled: true,
+          launches: 2,
+          settings: { min_bigmaac_size: '1M' }
+        })
+      ],
+      {
+        setNotebookToggle: async () => {
+          calls.push('registry');
+        },
+        restartKernel: async () => {
+          calls.push('restart');
+        }
+      }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    await model.refresh();
+    expect(model.oomKills.map(k => k.atLowestThreshold)).toEqual([true]);
+    await model.fixOom('k1:launch-2', 'lower-threshold');
+    expect(calls).toEqual([]);
+    expect(model.oomKills[0].status).toBe(
+      'The threshold is already 1M, the lowest this panel sets: a restart would change nothing.'
+    );
   });
 
   it('says why a fix failed, and keeps the banner', async () => {

@@ -130,12 +130,25 @@ export interface IOomKill {
   bigmaacOn: boolean;
   /** Its threshold, e.g. `32M`, when known. */
   minBigmaacSize: string;
+  /**
+   * BigMaac was on with a threshold of 1M or less, the lowest the panel
+   * sets: a restart with a lower one is not offered, as it would not help.
+   */
+  atLowestThreshold: boolean;
   /** What the last fix attempt said; empty before one. */
   status: string;
 }
 
 /** How the panel can fix an OOM-killed kernel's settings. */
 export type OomFix = 'enable' | 'lower-threshold';
+
+/** An open notebook, through its BigMaac toggle (src/toggle). */
+export interface IOpenNotebook {
+  /** Record the choice in the notebook's metadata and the server's registry. */
+  setChoice(toggle: { enabled: boolean; min_bigmaac_size?: string }): Promise<void>;
+  /** Restart its kernel through its session context. */
+  restartKernel(): Promise<void>;
+}
 
 /** The whole container: every kernel summed. */
 export interface IContainerSummary {
@@ -205,6 +218,7 @@ export class BigmaacModel implements IDisposable {
     this._inspectVariables = options.inspectVariables ?? null;
     this._setNotebookToggle = options.setNotebookToggle ?? null;
     this._restartKernel = options.restartKernel ?? null;
+    this._openNotebook = options.openNotebook ?? null;
     this.refreshInterval = options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL;
     this._sessions.runningChanged.connect(this._onRunningChanged, this);
     this._kernels?.runningChanged.connect(this._onRunningChanged, this);
@@ -486,8 +500,11 @@ export class BigmaacModel implements IDisposable {
 
   /**
    * Fix the settings of an OOM-killed kernel's notebook and restart it:
-   * turn BigMaac on, or lower its threshold to a quarter. The choice goes
-   * to the server's notebook toggle registry, which applies at the restart.
+   * turn BigMaac on, or lower its threshold to a quarter (not below 1M).
+   * An open notebook gets the choice in its metadata too (through its
+   * toggle, so its toolbar agrees) and restarts through its session; a
+   * closed one gets it in the server's registry, which applies at the
+   * restart.
    */
   async fixOom(key: string, fix: OomFix): Promise<void> {
     const kill = this._oomKills.find(k => k.key === key);
@@ -502,17 +519,30 @@ export class BigmaacModel implements IDisposable {
       setStatus('This kernel has no notebook whose settings could change.');
       return;
     }
-    const toggle: INotebookToggle =
-      fix === 'enable'
+    const lower =
+      fix === 'lower-threshold'
+        ? Private.lowerThreshold(kill.minBigmaacSize)
+        : null;
+    if (fix === 'lower-threshold' && lower === null) {
+      setStatus(
+        `The threshold is already ${kill.minBigmaacSize}, the lowest this panel sets: a restart would change nothing.`
+      );
+      return;
+    }
+    const toggle: { enabled: boolean; min_bigmaac_size?: string } =
+      lower === null
         ? { enabled: true }
-        : {
-            enabled: true,
-            min_bigmaac_size: Private.lowerThreshold(kill.minBigmaacSize)
-          };
+        : { enabled: true, min_bigmaac_size: lower };
     try {
       setStatus('Restarting…');
-      await this._setNotebookToggle(kill.path, toggle);
-      await this._restartKernel(kill.kernelId);
+      const notebook = this._openNotebook?.(kill.path) ?? null;
+      if (notebook) {
+        await notebook.setChoice(toggle);
+        await notebook.restartKernel();
+      } else {
+        await this._setNotebookToggle(kill.path, toggle);
+        await this._restartKernel(kill.kernelId);
+      }
       this._forgetOom(key);
       this._oomStatus.delete(key);
       await this.refresh();
@@ -866,6 +896,10 @@ export class BigmaacModel implements IDisposable {
         path: row.path || state?.notebookPath || '',
         bigmaacOn: state?.enabled ?? false,
         minBigmaacSize: state?.settings?.min_bigmaac_size ?? '',
+        atLowestThreshold:
+          !!state?.enabled &&
+          !!state.settings?.min_bigmaac_size &&
+          Private.lowerThreshold(state.settings.min_bigmaac_size) === null,
         status: this._oomStatus.get(key) ?? ''
       });
     }
@@ -991,6 +1025,7 @@ export class BigmaacModel implements IDisposable {
   private _inspectVariables: BigmaacModel.IOptions['inspectVariables'] | null;
   private _setNotebookToggle: BigmaacModel.IOptions['setNotebookToggle'] | null;
   private _restartKernel: BigmaacModel.IOptions['restartKernel'] | null;
+  private _openNotebook: BigmaacModel.IOptions['openNotebook'] | null;
   private _refreshInterval = DEFAULT_REFRESH_INTERVAL;
   private _sortBy: RowOrder = 'name';
   private _rows: IKernelRow[] = [];
@@ -1062,6 +1097,8 @@ export namespace BigmaacModel {
     ) => Promise<void>;
     /** Restart a kernel, so a changed setting applies. */
     restartKernel?: (kernelId: string) => Promise<void>;
+    /** The open notebook at an API path, `null` when it is not open. */
+    openNotebook?: (path: string) => IOpenNotebook | null;
   }
 }
 
@@ -1229,13 +1266,19 @@ namespace Private {
     };
   }
 
-  /** A quarter of a size setting such as `32M`, at least 1M, as the server takes it. */
-  export function lowerThreshold(size: string): string {
+  /**
+   * A quarter of a size setting such as `32M`, at least 1M, as the server
+   * takes it; `null` when the size is 1M or less already.
+   */
+  export function lowerThreshold(size: string): string | null {
     const match = /^\s*(\d+)\s*([KMGTkmgt]?)\s*$/.exec(size || '');
     const units = ['', 'K', 'M', 'G', 'T'];
     const bytes = match
       ? Number(match[1]) * 1024 ** units.indexOf(match[2].toUpperCase())
       : 32 * 1024 ** 2;
+    if (bytes <= 1024 ** 2) {
+      return null;
+    }
     const mib = Math.max(1, Math.floor(bytes / 4 / 1024 ** 2));
     return `${mib}M`;
   }

@@ -310,7 +310,13 @@ namespace Private {
       setData(this.node, 'kernelId', kill.kernelId);
       setText(
         this._message,
-        kill.bigmaacOn
+        kill.atLowestThreshold
+          ? trans.__(
+              'The kernel of %1 was killed because the container ran out of memory. Its variables are lost. BigMaac was on with its threshold at %2, the lowest this panel sets, so lowering it and restarting would change nothing: free memory in the notebook (smaller data, del what is no longer needed) or ask for a larger memory limit.',
+              kill.name,
+              kill.minBigmaacSize
+            )
+          : kill.bigmaacOn
           ? trans.__(
               'The kernel of %1 was killed because the container ran out of memory. Its variables are lost. BigMaac was on, but memory below its threshold (%2) stays in RAM.',
               kill.name,
@@ -327,6 +333,7 @@ namespace Private {
           ? trans.__('Lower the threshold and restart')
           : trans.__('Turn BigMaac on and restart')
       );
+      setFlag(this._fix, 'hidden', kill.atLowestThreshold);
       setFlag(this._fix, 'disabled', !kill.path);
       setAttr(
         this._fix,
