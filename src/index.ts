@@ -7,7 +7,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, ISessionContext } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
@@ -73,7 +73,8 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
       ...modelServices(app.serviceManager),
       // The OOM fix goes through an open notebook's toggle, so its metadata
       // and toolbar agree with the kernel it restarts.
-      openNotebook: path => notebooks?.find(path) ?? null
+      openNotebook: path => notebooks?.find(path) ?? null,
+      kernelStatus: kernelId => Private.kernelStatus(app, kernelId)
     });
     const panel = new BigmaacPanel({ model, translator });
     app.shell.add(panel, 'right', { rank: PANEL_RANK, type: 'BigMaac' });
@@ -114,5 +115,26 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
     return { model, agent };
   }
 };
+
+namespace Private {
+  /**
+   * The live status of a kernel from the session of a widget in the main
+   * area (notebook, console), `null` when none of them runs it.
+   */
+  export function kernelStatus(
+    app: JupyterFrontEnd,
+    kernelId: string
+  ): string | null {
+    for (const widget of app.shell.widgets('main')) {
+      const context = (widget as { sessionContext?: ISessionContext })
+        .sessionContext;
+      const kernel = context?.session?.kernel;
+      if (kernel?.id === kernelId) {
+        return kernel.status;
+      }
+    }
+    return null;
+  }
+}
 
 export default [panelPlugin, settingsPlugin, togglePlugin, statusBarPlugin];

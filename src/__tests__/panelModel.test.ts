@@ -511,6 +511,34 @@ describe('BigmaacModel residency, history and page-out events', () => {
       .map(r => (r.params as PageoutParams).pid);
     expect(pids).toEqual([11]);
   });
+
+  it('checks each kernel’s state again just before its idle page-out', async () => {
+    const states = [
+      kernelState('k1', { executionState: 'idle' }),
+      kernelState('k2', { executionState: 'idle' }),
+      kernelState('k3', { executionState: 'idle' })
+    ];
+    // k1: this page's connection says busy now. k2: no connection; the
+    // server says busy now. k3: idle by both.
+    const { sessions, agent, model } = setup(states, {
+      kernelStatus: id => (id === 'k1' ? 'busy' : id === 'k3' ? 'idle' : null)
+    });
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.add('s2', 'b.ipynb', 'k2');
+    sessions.add('s3', 'c.ipynb', 'k3');
+    agent.processes = [
+      processInfo(11, 'k1', 64 * MIB, 1),
+      processInfo(12, 'k2', 64 * MIB, 1),
+      processInfo(13, 'k3', 64 * MIB, 1)
+    ];
+    await model.refresh();
+    states[1] = kernelState('k2', { executionState: 'busy' });
+    expect(await model.pageoutIdle()).toBe(1);
+    const pids = agent.requests
+      .filter(r => r.method === Methods.processPageout)
+      .map(r => (r.params as PageoutParams).pid);
+    expect(pids).toEqual([13]);
+  });
 });
 
 describe('BigmaacModel expanded kernels', () => {

@@ -219,6 +219,7 @@ export class BigmaacModel implements IDisposable {
     this._setNotebookToggle = options.setNotebookToggle ?? null;
     this._restartKernel = options.restartKernel ?? null;
     this._openNotebook = options.openNotebook ?? null;
+    this._kernelStatus = options.kernelStatus ?? null;
     this.refreshInterval = options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL;
     this._sessions.runningChanged.connect(this._onRunningChanged, this);
     this._kernels?.runningChanged.connect(this._onRunningChanged, this);
@@ -413,19 +414,27 @@ export class BigmaacModel implements IDisposable {
 
   /**
    * Page out every idle kernel that has disk-backed memory, one after the
-   * other. Busy kernels are left alone. Resolves with how many were asked.
+   * other. Busy kernels are left alone: each kernel's state is checked again
+   * just before its page-out, as the last refresh may be seconds old and an
+   * earlier page-out may have taken a while. Resolves with how many were
+   * paged out.
    */
   async pageoutIdle(): Promise<number> {
-    const idle = this._rows.filter(
+    const candidates = this._rows.filter(
       row =>
         row.diskBacked.bytes > 0 &&
         row.bigmaac?.executionState === 'idle' &&
         row.pageout.phase !== 'running'
     );
-    for (const row of idle) {
+    let count = 0;
+    for (const row of candidates) {
+      if (!(await this._isIdleNow(row.kernelId))) {
+        continue;
+      }
       await this.pageout(row.kernelId);
+      count++;
     }
-    return idle.length;
+    return count;
   }
 
   /**
@@ -548,6 +557,28 @@ export class BigmaacModel implements IDisposable {
       await this.refresh();
     } catch (error) {
       setStatus(`Could not apply the change: ${Private.reason(error)}`);
+    }
+  }
+
+  /**
+   * Whether a kernel is idle now: its connection's status when this page
+   * has one, else the server's state asked afresh (it samples every 100 ms).
+   */
+  private async _isIdleNow(kernelId: string): Promise<boolean> {
+    const live = this._kernelStatus?.(kernelId) ?? null;
+    if (live !== null) {
+      return live === 'idle';
+    }
+    if (!this._fetchKernelStates) {
+      return this._states.get(kernelId)?.executionState === 'idle';
+    }
+    try {
+      const states = await this._fetchKernelStates();
+      return (
+        states.find(s => s.id === kernelId)?.bigmaac.executionState === 'idle'
+      );
+    } catch {
+      return false;
     }
   }
 
@@ -1026,6 +1057,7 @@ export class BigmaacModel implements IDisposable {
   private _setNotebookToggle: BigmaacModel.IOptions['setNotebookToggle'] | null;
   private _restartKernel: BigmaacModel.IOptions['restartKernel'] | null;
   private _openNotebook: BigmaacModel.IOptions['openNotebook'] | null;
+  private _kernelStatus: BigmaacModel.IOptions['kernelStatus'] | null;
   private _refreshInterval = DEFAULT_REFRESH_INTERVAL;
   private _sortBy: RowOrder = 'name';
   private _rows: IKernelRow[] = [];
@@ -1099,6 +1131,11 @@ export namespace BigmaacModel {
     restartKernel?: (kernelId: string) => Promise<void>;
     /** The open notebook at an API path, `null` when it is not open. */
     openNotebook?: (path: string) => IOpenNotebook | null;
+    /**
+     * The status of this page's connection to a kernel (`idle`, `busy`...),
+     * `null` when the page has none.
+     */
+    kernelStatus?: (kernelId: string) => string | null;
   }
 }
 
