@@ -399,6 +399,8 @@ namespace Private {
         this._model.cancelPageout(this._kernelId)
       );
       this._progress.className = 'jp-BigmaacPanel-progress';
+      // Outside the live region: a tick of progress is not worth announcing.
+      this._progressText.className = 'jp-BigmaacPanel-progressText';
       this._status.className = 'jp-BigmaacPanel-pageoutStatus';
       this._status.setAttribute('role', 'status');
       this._status.setAttribute('aria-live', 'polite');
@@ -422,7 +424,8 @@ namespace Private {
         this._button,
         this._cancel,
         this._progress,
-        this._status
+        this._status,
+        this._progressText
       );
       this.node.append(
         title,
@@ -608,6 +611,7 @@ namespace Private {
       setData(this.node, 'pageout', state.phase);
 
       setFlag(this._progress, 'hidden', !running);
+      setFlag(this._progressText, 'hidden', !running);
       if (state.phase === 'running') {
         this._progress.max = Math.max(1, state.bytesTotal);
         this._progress.value = Math.min(state.bytesDone, this._progress.max);
@@ -624,15 +628,17 @@ namespace Private {
           setAttr(this._status, 'title', '');
           break;
         case 'running':
+          // The live region says only that it started (and, below, how it ended).
+          setText(this._status, trans.__('Paging out…'));
+          setAttr(this._status, 'title', '');
           setText(
-            this._status,
+            this._progressText,
             trans.__(
-              'Paging out… %1 of %2',
+              '%1 of %2',
               formatBytes(state.bytesDone),
               formatBytes(state.bytesTotal)
             )
           );
-          setAttr(this._status, 'title', '');
           break;
         case 'done':
           setText(this._status, state.message);
@@ -681,6 +687,7 @@ namespace Private {
     private _button = document.createElement('button');
     private _cancel = document.createElement('button');
     private _progress = document.createElement('progress');
+    private _progressText = document.createElement('span');
     private _status = document.createElement('span');
     private _detailsNode = document.createElement('div');
     private _detailsView: DetailsView | null = null;
@@ -755,29 +762,41 @@ namespace Private {
 
       const listed = details.allocations.slice(0, MAX_LISTED);
       const now = Date.now();
-      const rows = listed.map(a => {
-        const tr = document.createElement('tr');
-        tr.className = 'jp-BigmaacPanel-allocation';
-        tr.dataset.address = String(a.address);
+      // Rows keyed by allocation, their cells updated in place: the age
+      // changes on every refresh, and nothing else should move.
+      const seen = new Set<string>();
+      listed.forEach((a, index) => {
+        const key = `${a.pid}:${a.address}`;
+        seen.add(key);
+        let tr = this._allocationRows.get(key);
+        if (!tr) {
+          tr = document.createElement('tr');
+          tr.className = 'jp-BigmaacPanel-allocation';
+          tr.dataset.address = String(a.address);
+          for (let i = 0; i < 4; i++) {
+            tr.append(document.createElement('td'));
+          }
+          this._allocationRows.set(key, tr);
+        }
         const names = a.variables
           .map(v => trans.__('%1: %2 %3', v.name, v.type, v.shape))
           .join(', ');
-        for (const text of [
+        const texts = [
           formatBytes(a.size),
           formatAge(now - a.createdAt),
           a.resident === null ? '—' : formatPercent(a.resident, a.size),
           names
-        ]) {
-          const td = document.createElement('td');
-          td.textContent = text;
-          tr.append(td);
+        ];
+        texts.forEach((text, i) => setText(tr!.cells[i], text));
+        if (this._body.rows[index] !== tr) {
+          this._body.insertBefore(tr, this._body.rows[index] ?? null);
         }
-        return tr;
       });
-      const signature = rows.map(r => r.textContent).join('\n');
-      if (signature !== this._signature) {
-        this._signature = signature;
-        this._body.replaceChildren(...rows);
+      for (const [key, tr] of this._allocationRows) {
+        if (!seen.has(key)) {
+          tr.remove();
+          this._allocationRows.delete(key);
+        }
       }
       setFlag(this._table, 'hidden', listed.length === 0);
       const hidden = details.allocationsTotal - listed.length;
@@ -849,7 +868,7 @@ namespace Private {
     private _error = document.createElement('p');
     private _table = document.createElement('table');
     private _body = document.createElement('tbody');
-    private _signature = '';
+    private _allocationRows = new Map<string, HTMLTableRowElement>();
     private _more = document.createElement('p');
     private _variables = document.createElement('span');
     private _refreshVariables = document.createElement('button');
