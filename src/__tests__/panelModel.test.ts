@@ -294,6 +294,66 @@ describe('BigmaacModel', () => {
     }
   });
 
+  it('asks only the agent’s process list while only the totals are wanted', async () => {
+    jest.useFakeTimers();
+    try {
+      let serverRequests = 0;
+      const { sessions, agent, model } = setup([kernelState('k1')], {
+        fetchKernelStates: async () => {
+          serverRequests++;
+          return [kernelState('k1')];
+        },
+        fetchSwapSpace: async () => {
+          serverRequests++;
+          return null;
+        }
+      });
+      sessions.add('s1', 'a.ipynb', 'k1');
+      agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+      agent.details.set(11, measured(16 * MIB, 0));
+      agent.container = { usage: 1, limit: 2, source: 'cgroup-v2' };
+      const count = () => {
+        const counts: Record<string, number> = {};
+        for (const { method } of agent.requests) {
+          counts[method] = (counts[method] ?? 0) + 1;
+        }
+        return counts;
+      };
+
+      // The status bar, with the panel closed.
+      const totals = model.subscribe({ totalsOnly: true });
+      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(4 * model.refreshInterval);
+      expect(count()).toEqual({
+        [Methods.processesList]: 5,
+        [Methods.processGet]: 1 // measured once; it has not changed since
+      });
+      expect(serverRequests).toBe(0);
+      expect(sessions.refreshes).toBe(0);
+      expect(model.rows[0].residency?.resident).toBe(16 * MIB);
+
+      // The panel opens: everything, at once and on the timer.
+      agent.requests = [];
+      const panel = model.subscribe();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(serverRequests).toBe(2);
+      expect(count()[Methods.memoryGet]).toBe(1);
+      await jest.advanceTimersByTimeAsync(model.refreshInterval);
+      expect(serverRequests).toBe(4);
+
+      // It closes again: back to the process list alone.
+      panel.dispose();
+      agent.requests = [];
+      await jest.advanceTimersByTimeAsync(3 * model.refreshInterval);
+      expect(count()).toEqual({ [Methods.processesList]: 3 });
+      expect(serverRequests).toBe(4);
+      totals.dispose();
+      model.dispose();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('orders rows by name, or by disk-backed bytes, largest first', async () => {
     const { sessions, agent, model } = setup();
     sessions.add('s1', 'a.ipynb', 'k1');

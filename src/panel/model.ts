@@ -295,16 +295,27 @@ export class BigmaacModel implements IDisposable {
   /**
    * Start refreshing on the timer until the returned disposable is disposed.
    *
-   * Subscriptions are counted, so several views (the panel now, a status bar
-   * item later) share one timer, and nothing is polled while nobody looks.
+   * Subscriptions are counted, so several views (the panel, the status bar)
+   * share one timer, and nothing is polled while nobody looks. While every
+   * subscriber wants only the totals (`totalsOnly`, the status bar with the
+   * panel closed), a refresh asks the agent for `processes/list` and
+   * measures only the processes that changed: no server requests, no
+   * container memory, no history.
    */
-  subscribe(): IDisposable {
+  subscribe(options: { totalsOnly?: boolean } = {}): IDisposable {
+    const full = !options.totalsOnly;
     this._subscribers++;
-    if (this._subscribers === 1) {
-      void this.refresh();
+    if (full) {
+      this._fullSubscribers++;
+    }
+    if (this._subscribers === 1 || (full && this._fullSubscribers === 1)) {
+      void this._refresh(full ? 'full' : 'totals');
     }
     return new DisposableDelegate(() => {
       this._subscribers--;
+      if (full) {
+        this._fullSubscribers--;
+      }
       if (this._subscribers === 0) {
         this._clearTimer();
       }
@@ -312,28 +323,50 @@ export class BigmaacModel implements IDisposable {
   }
 
   /**
-   * Refresh now. Concurrent calls share the refresh in flight, and one more
-   * runs after it so that no change is missed.
+   * Refresh everything now. Concurrent calls share the refresh in flight,
+   * and one more runs after it so that no change is missed.
    */
   refresh(): Promise<void> {
+    return this._refresh('full');
+  }
+
+  private _refresh(kind: 'full' | 'totals'): Promise<void> {
     if (this._refreshing) {
-      this._refreshAgain = true;
-      return this._refreshing;
+      if (kind === 'full' || this._refreshAgain === 'full') {
+        this._refreshAgain = 'full';
+      } else {
+        this._refreshAgain = 'totals';
+      }
+      // A caller asking for everything waits for the refresh that has it.
+      return kind === 'full' && this._refreshingKind === 'totals'
+        ? this._refreshing.then(() => this._refreshing ?? undefined)
+        : this._refreshing;
     }
     this._clearTimer();
-    this._refreshing = this._doRefresh().finally(() => {
+    this._refreshingKind = kind;
+    this._refreshing = (
+      kind === 'full' ? this._doRefresh() : this._doTotalsRefresh()
+    ).finally(() => {
       this._refreshing = null;
       if (this._isDisposed) {
         return;
       }
-      if (this._refreshAgain) {
-        this._refreshAgain = false;
-        void this.refresh();
+      const again = this._refreshAgain;
+      this._refreshAgain = null;
+      if (again) {
+        void this._refresh(again);
       } else if (this._subscribers > 0) {
         this._schedule();
       }
     });
     return this._refreshing;
+  }
+
+  /** What a refresh on the timer or on a change does for the subscribers. */
+  private _refreshForSubscribers(): void {
+    if (this._subscribers > 0) {
+      void this._refresh(this._fullSubscribers > 0 ? 'full' : 'totals');
+    }
   }
 
   /**
@@ -639,6 +672,34 @@ export class BigmaacModel implements IDisposable {
     }
     this._lastRefresh = Date.now();
     this._rebuild(true);
+  }
+
+  /**
+   * The totals only: one `processes/list`, and `process/get` for the
+   * processes that changed since they were measured.
+   */
+  private async _doTotalsRefresh(): Promise<void> {
+    try {
+      const result = await this._agent.request<ProcessesListResult>(
+        Methods.processesList,
+        undefined,
+        { timeout: LIST_TIMEOUT }
+      );
+      if (this._isDisposed) {
+        return;
+      }
+      this._agentError = '';
+      this._processes = result.processes ?? [];
+      await this._measure();
+    } catch (error) {
+      this._agentError = Private.reason(error);
+    }
+    if (this._isDisposed) {
+      return;
+    }
+    this._lastRefresh = Date.now();
+    // Not a sample for the charts: the container's memory was not read.
+    this._rebuild();
   }
 
   /** The container's memory, from agents that report it; `null` otherwise. */
@@ -1006,9 +1067,7 @@ export class BigmaacModel implements IDisposable {
       error: params.error?.message ?? ''
     });
     this._rebuild();
-    if (this._subscribers > 0) {
-      void this.refresh();
-    }
+    this._refreshForSubscribers();
   }
 
   private _onProcessExited(params: unknown): void {
@@ -1025,16 +1084,14 @@ export class BigmaacModel implements IDisposable {
   }
 
   private _onRunningChanged(): void {
-    if (this._subscribers > 0) {
-      void this.refresh();
-    }
+    this._refreshForSubscribers();
   }
 
   private _schedule(): void {
     this._clearTimer();
     this._timer = setTimeout(() => {
       this._timer = null;
-      void this.refresh();
+      this._refreshForSubscribers();
     }, this._refreshInterval);
   }
 
@@ -1094,9 +1151,13 @@ export class BigmaacModel implements IDisposable {
   private _serverError = '';
   private _lastRefresh = 0;
   private _subscribers = 0;
+  /** Subscribers that want everything, not only the totals. */
+  private _fullSubscribers = 0;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _refreshing: Promise<void> | null = null;
-  private _refreshAgain = false;
+  private _refreshingKind: 'full' | 'totals' = 'full';
+  /** The refresh to run once the one in flight is done, if any. */
+  private _refreshAgain: 'full' | 'totals' | null = null;
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
 }
