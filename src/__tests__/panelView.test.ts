@@ -437,6 +437,25 @@ describe('BigmaacPanel', () => {
     expect(progressText.hidden).toBe(true);
   });
 
+  it('says on the row what the server did not apply', async () => {
+    const ignored =
+      "user setting minBigmaacSize ignored: 'lots' is not a size";
+    const { model, panel } = setup([
+      {
+        id: kernelId(0),
+        name: 'python3',
+        bigmaac: { enabled: true, reason: '', warnings: [ignored] }
+      }
+    ]);
+    await model.refresh();
+    const [first, second] = panel.node.querySelectorAll<HTMLElement>(
+      '.jp-BigmaacPanel-warnings'
+    );
+    expect(first.hidden).toBe(false);
+    expect(first.textContent).toBe(`Not applied: ${ignored}`);
+    expect(second.hidden).toBe(true);
+  });
+
   it('says a restart would not help when the threshold is at its lowest', async () => {
     const { model, panel } = setup([
       {

@@ -19,6 +19,10 @@ export interface IKernelBigmaacState {
     min_bigmaac_size?: string;
     swap_dir?: string;
   };
+  /** Values this launch ignored (a bad user setting...), each as a sentence. */
+  warnings?: string[];
+  /** Where each setting came from: `admin`, `admin (locked)`, `user`... */
+  sources?: Record<string, string>;
   notebookPath?: string | null;
   pid?: number | null;
   launches?: number;

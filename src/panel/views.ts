@@ -373,6 +373,7 @@ namespace Private {
       this._language.className = 'jp-BigmaacPanel-language';
       this._kernelName.className = 'jp-BigmaacPanel-kernelName';
       this._state.className = 'jp-BigmaacPanel-state';
+      this._warnings.className = 'jp-BigmaacPanel-warnings';
       this._bytes.className = 'jp-BigmaacPanel-bytes';
       this._count.className = 'jp-BigmaacPanel-count';
       this._bar.className = 'jp-BigmaacPanel-bar';
@@ -430,6 +431,7 @@ namespace Private {
       this.node.append(
         title,
         this._state,
+        this._warnings,
         memory,
         this._bar,
         this._swap,
@@ -464,6 +466,13 @@ namespace Private {
       const { text, kind } = stateText(trans, row);
       setText(this._state, text);
       setData(this._state, 'state', kind);
+      // What the server did not apply as asked, where the user sees the kernel.
+      const warnings = row.bigmaac?.warnings ?? [];
+      setFlag(this._warnings, 'hidden', warnings.length === 0);
+      setText(
+        this._warnings,
+        warnings.length ? trans.__('Not applied: %1', warnings.join('; ')) : ''
+      );
 
       setText(this._bytes, formatBytes(row.diskBacked.bytes));
       setData(this._bytes, 'bytes', String(row.diskBacked.bytes));
@@ -675,6 +684,7 @@ namespace Private {
     private _language = document.createElement('span');
     private _kernelName = document.createElement('span');
     private _state = document.createElement('div');
+    private _warnings = document.createElement('div');
     private _bytes = document.createElement('span');
     private _count = document.createElement('span');
     private _residency = document.createElement('span');
