@@ -146,16 +146,37 @@ test.describe('BigMaac settings', () => {
       autoPageout: 'idle',
       autoPageoutIdleSeconds: 1
     });
+    // Every page-out the agent finishes is announced to every connection.
+    const pageouts: {
+      kernelId?: string;
+      reason: string;
+      ok: boolean;
+      at: number;
+    }[] = [];
+    page.on('websocket', socket => {
+      if (!socket.url().includes('/bigmaac/agent')) {
+        return;
+      }
+      socket.on('framereceived', frame => {
+        const message = JSON.parse(String(frame.payload));
+        if (message.method === 'pageout/finished') {
+          pageouts.push(message.params);
+        }
+      });
+    });
     // A fresh load sends the policy to the agent.
     await page.goto();
 
     await page.notebook.createNew();
+    const kernelId = await currentKernelId(page);
+    // The first and last cells print the kernel's clock (ms) at the run's
+    // start and end, the clock the agent stamps its page-outs with.
     const cells = [
-      'import numpy as np, time\na = np.ones(64 * 2**20 // 8)',
+      'import numpy as np, time\nprint(int(time.time() * 1000))\na = np.ones(64 * 2**20 // 8)',
       'time.sleep(1.5)\na += 1',
       'time.sleep(1.5)\na *= 3',
       'time.sleep(1.5)\nb = a.copy()',
-      'time.sleep(1.5)\nprint(int(a.sum()), int(b.sum()), a[0], b[-1])'
+      'time.sleep(1.5)\nprint(int(a.sum()), int(b.sum()), a[0], b[-1])\nprint(int(time.time() * 1000))'
     ];
     await page.notebook.setCell(0, 'code', cells[0]);
     for (let i = 1; i < cells.length; i++) {
@@ -164,9 +185,16 @@ test.describe('BigMaac settings', () => {
     const expected = `${8 * 2 ** 20 * 6} ${8 * 2 ** 20 * 6} 6.0 6.0`;
     expect(await page.notebook.run()).toBe(true);
     const last = cells.length - 1;
-    expect(
-      ((await page.notebook.getCellTextOutput(last)) ?? []).join('').trim()
-    ).toBe(expected);
+    const lastLines = ((await page.notebook.getCellTextOutput(last)) ?? [])
+      .join('')
+      .trim()
+      .split('\n');
+    expect(lastLines[0]).toBe(expected);
+    const runStart = Number(
+      ((await page.notebook.getCellTextOutput(0)) ?? []).join('').trim()
+    );
+    const runEnd = Number(lastLines[1]);
+    expect(runEnd - runStart).toBeGreaterThan(4 * 1500);
     for (let i = 0; i < cells.length; i++) {
       // Every cell ran once, in order, without an error.
       await expect(
@@ -175,8 +203,21 @@ test.describe('BigMaac settings', () => {
     }
     await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
 
-    // Idle long enough to be paged out: the data reads back intact.
-    await page.waitForTimeout(4000);
+    // Once idle for a second, the kernel is paged out, for being idle.
+    const mine = () => pageouts.filter(p => p.kernelId === kernelId);
+    await expect
+      .poll(() => mine().filter(p => p.reason === 'idle' && p.ok).length, {
+        timeout: 60_000,
+        message: 'an idle page-out after the run'
+      })
+      .toBeGreaterThan(0);
+    // None during the run: the kernel was never idle for a second in it.
+    const during = mine().filter(p => p.at > runStart && p.at <= runEnd);
+    expect(during).toEqual([]);
+    const idle = mine().find(p => p.reason === 'idle' && p.ok)!;
+    expect(idle.at).toBeGreaterThan(runEnd);
+
+    // The data reads back intact from disk.
     await page.notebook.addCell('code', 'print(int(a.sum()), int(b.sum()), a[0], b[-1])');
     expect(await runCellOutput(page, cells.length)).toBe(expected);
     await page.notebook.close(true);
