@@ -12,9 +12,14 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { Notification } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
 
 import { fetchServerStatus } from '../panel/serverApi';
 import { IBigmaac } from '../tokens';
@@ -76,11 +81,23 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
         problemId = '';
       }
       if (notices.length > 0) {
+        const message = trans.__('BigMaac settings: %1', notices.join(' '));
         problemId = Notification.warning(
-          trans.__('BigMaac settings: %1', notices.join(' ')),
+          // A toast shows 140 characters; the dialog shows every notice.
+          message.length <= Private.TOAST_LENGTH
+            ? message
+            : trans._n(
+                'BigMaac: %1 saved setting does not apply as written. See Details.',
+                'BigMaac: %1 saved settings do not apply as written. See Details.',
+                notices.length
+              ),
           {
             autoClose: false,
             actions: [
+              {
+                label: trans.__('Details'),
+                callback: () => void Private.showNotices(notices, trans)
+              },
               {
                 label: trans.__('Open Settings'),
                 callback: () =>
@@ -141,6 +158,28 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 namespace Private {
+  /** The longest message a JupyterLab toast shows whole. */
+  export const TOAST_LENGTH = 140;
+
+  /** Every notice about the saved settings, in a dialog. */
+  export async function showNotices(
+    notices: string[],
+    trans: TranslationBundle
+  ): Promise<void> {
+    const body = document.createElement('ul');
+    body.className = 'jp-BigmaacSettingsNotices';
+    for (const notice of notices) {
+      const item = document.createElement('li');
+      item.textContent = notice;
+      body.append(item);
+    }
+    await showDialog({
+      title: trans.__('BigMaac Settings Not Applied as Written'),
+      body: new Widget({ node: body }),
+      buttons: [Dialog.okButton({ label: trans.__('Close') })]
+    });
+  }
+
   /** Whether the agent's `initialize` result advertises `policy`. */
   export function supportsPolicy(info: unknown): boolean {
     const capabilities = (info as { capabilities?: Record<string, unknown> })

@@ -3,7 +3,8 @@
  * threshold reaching a new kernel, and page-out between cells that never
  * interrupts a Run All.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 
 import {
   currentKernelId,
@@ -14,6 +15,21 @@ import {
 } from './bigmaacHelpers';
 
 const THRESHOLD = 'import os; print(os.environ.get("BIGMAAC_MIN_BIGMAAC_SIZE"))';
+
+/**
+ * The warning about the saved settings: the toast's summary, then every
+ * notice in the dialog its Details button opens.
+ */
+async function settingsNotices(page: IJupyterLabPageFixture): Promise<Locator> {
+  const summary = page.getByText(
+    /^BigMaac: \d+ saved settings? do(es)? not apply as written\. See Details\.$/
+  );
+  await expect(summary.first()).toBeVisible({ timeout: 20_000 });
+  await page.getByRole('button', { name: 'Details' }).first().click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText('BigMaac Settings Not Applied as Written');
+  return dialog.locator('.jp-BigmaacSettingsNotices li');
+}
 
 test.describe('BigMaac settings', () => {
   // The browser must see the server's settings file, not Galata's in-memory copy.
@@ -48,6 +64,31 @@ test.describe('BigMaac settings', () => {
     }
   });
 
+  test('says what a size looks like when the editor refuses one', async ({
+    page
+  }) => {
+    await page.evaluate(async () => {
+      await window.jupyterapp.commands.execute('settingeditor:open', {
+        query: 'BigMaac kernels'
+      });
+    });
+    const group = page
+      .locator('.jp-SettingsPanel')
+      .getByRole('group', { name: 'BigMaac kernels' });
+    // The first text field is the disk-backed threshold (schema order).
+    const field = group.getByRole('textbox').first();
+    await field.fill('lots');
+    const content = group.locator('.jp-FormGroup-content').filter({ has: field });
+    // JupyterLab's form shows the schema's own words (it offers no way to
+    // replace them); the description under the field says what it wants.
+    await expect(content.locator('.validationErrors')).toContainText(
+      'must match pattern'
+    );
+    await expect(content.locator('.jp-FormGroup-description')).toHaveText(
+      /Format: a whole number of bytes, or a whole number followed by K, M, G or T \(powers of 1024\), for example 32M; at least 4K\. Anything else \(1\.5G, 32 MB\) is refused, and the editor then says the value "must match pattern"\./
+    );
+  });
+
   test('refuses an invalid value with a reason', async ({ request }) => {
     for (const [values, reason] of [
       [{ minBigmaacSize: 'lots' }, /minBigmaacSize.*pattern|pattern.*minBigmaacSize/s],
@@ -74,13 +115,10 @@ test.describe('BigMaac settings', () => {
     });
     await page.goto();
     // The server ignores the value and keeps BigMaac on: the warning says so.
-    await expect(
-      page
-        .getByText(
-          /must be below the disk-backed threshold "32M".*It is ignored: new kernels use "0" \(admin\) instead, with BigMaac on/
-        )
-        .first()
-    ).toBeVisible({ timeout: 20_000 });
+    const notices = await settingsNotices(page);
+    await expect(notices).toHaveText(
+      'Small-allocation (fries) threshold: "64M" must be below the disk-backed threshold "32M" (or 0 to turn the fries tier off). It is ignored: new kernels use "0" (admin) instead, with BigMaac on.'
+    );
     await expect(page.getByText(/without BigMaac/)).toHaveCount(0);
   });
 
@@ -92,13 +130,9 @@ test.describe('BigMaac settings', () => {
     expect(status.sources.swap_dir).toBe('admin (locked)');
     await putUserSettings(request, { swapDir: '/var/tmp/my-own-swap' });
     await page.goto();
-    await expect(
-      page
-        .getByText(
-          `Swap directory is locked by your administrator: new kernels use "${status.settings.swap_dir}", not "/var/tmp/my-own-swap".`
-        )
-        .first()
-    ).toBeVisible({ timeout: 20_000 });
+    await expect(await settingsNotices(page)).toHaveText(
+      `Swap directory is locked by your administrator: new kernels use "${status.settings.swap_dir}", not "/var/tmp/my-own-swap".`
+    );
   });
 
   test('a new kernel uses the threshold set in the Settings Editor', async ({
@@ -168,7 +202,6 @@ test.describe('BigMaac settings', () => {
     await page.goto();
 
     await page.notebook.createNew();
-    const kernelId = await currentKernelId(page);
     // The first and last cells print the kernel's clock (ms) at the run's
     // start and end, the clock the agent stamps its page-outs with.
     const cells = [
@@ -184,6 +217,7 @@ test.describe('BigMaac settings', () => {
     }
     const expected = `${8 * 2 ** 20 * 6} ${8 * 2 ** 20 * 6} 6.0 6.0`;
     expect(await page.notebook.run()).toBe(true);
+    const kernelId = await currentKernelId(page);
     const last = cells.length - 1;
     const lastLines = ((await page.notebook.getCellTextOutput(last)) ?? [])
       .join('')
