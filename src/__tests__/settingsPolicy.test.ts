@@ -34,6 +34,21 @@ function settings(changes: Partial<IBigmaacSettings>): IBigmaacSettings {
 }
 
 describe('schema/settings.json', () => {
+  it('tells, under each pattern-checked field, what the editor’s “must match pattern” wants', () => {
+    for (const [key, property] of Object.entries<any>(schema.properties)) {
+      if (property.pattern) {
+        expect([key, property.description]).toEqual([
+          key,
+          expect.stringMatching(/pattern/)
+        ]);
+      }
+    }
+    expect(schema.properties.minBigmaacSize.description).toMatch(
+      /Format: a whole number of bytes, or a whole number followed by K, M, G or T/
+    );
+    expect(schema.properties.swapDir.description).toMatch(/starting with \//);
+  });
+
   it('names every contract key with a title, a description and a default', () => {
     expect(Object.keys(schema.properties).sort()).toEqual(
       Object.keys(DEFAULT_SETTINGS).sort()
