@@ -3,9 +3,9 @@
  *
  * The server reads the saved settings file for new kernels; this plugin
  * says which saved values the server ignores or an administrator's lock
- * overrides (and what new kernels get instead), and sends the automatic page-out policy to
- * the agent at load, on every change and on every reconnection, so a change
- * applies at once.
+ * overrides (and what new kernels get instead), and sends the automatic
+ * page-out policy to the agent at load, on every change and on every
+ * reconnection, so a change applies at once.
  */
 
 import {
