@@ -20,7 +20,7 @@ test.skip(
 
 test('the panel, light and dark', async ({ page }) => {
   test.setTimeout(300_000);
-  await page.setViewportSize({ width: 1400, height: 900 });
+  await page.setViewportSize({ width: 1400, height: 1100 });
   const names: string[] = [];
   for (const [mib, pageout] of [
     [256, true],

@@ -75,10 +75,13 @@ test.describe('BigMaac settings', () => {
     const group = page
       .locator('.jp-SettingsPanel')
       .getByRole('group', { name: 'BigMaac kernels' });
-    // The first text field is the disk-backed threshold (schema order).
-    const field = group.getByRole('textbox').first();
-    await field.fill('lots');
-    const content = group.locator('.jp-FormGroup-content').filter({ has: field });
+    const content = group.locator('.jp-FormGroup-content').filter({
+      has: page.getByRole('heading', {
+        name: 'Disk-backed threshold',
+        exact: true
+      })
+    });
+    await content.getByRole('textbox').fill('lots');
     // JupyterLab's form shows the schema's own words (it offers no way to
     // replace them); the description under the field says what it wants.
     await expect(content.locator('.validationErrors')).toContainText(
