@@ -21,7 +21,7 @@ ADDON_SOURCES := $(wildcard native/addon/*.cc native/addon/*.h native/addon/*.gy
 LAB_SOURCES := $(TS_SOURCES) $(wildcard style/* schema/*) package.json tsconfig.json
 
 .PHONY: help setup lab test test-c test-ts test-py test-ui native addon agent labextension \
-        python-env js-env ui-env hub-env chromium bench clean distclean
+        python-env js-env ui-env hub-env chromium bench screenshots clean distclean
 
 help:
 	@echo "make lab    set up everything and start JupyterLab with BigMaac"
@@ -123,6 +123,11 @@ test-py: native addon agent hub-env
 test-ui: setup chromium ui-env
 	$(call say,Browser tests (Galata in Debian's Chromium))
 	cd ui-tests && $(JLPM) playwright test
+
+# The README's panel screenshots, light and dark, taken in Debian's Chromium.
+screenshots: setup chromium ui-env
+	$(call say,Regenerating docs/screenshots)
+	cd ui-tests && BIGMAAC_SCREENSHOTS=1 $(JLPM) playwright test tests/screenshots.spec.ts
 
 bench: setup
 	$(call say,Benchmarks)

@@ -7,7 +7,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, ISessionContext } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
@@ -22,9 +22,9 @@ import {
 import { settingsPlugin } from './settings';
 import { statusBarPlugin } from './statusbar';
 import { togglePlugin } from './toggle';
-import { IBigmaac } from './tokens';
+import { IBigmaac, IBigmaacNotebooks } from './tokens';
 
-export { IBigmaac } from './tokens';
+export { IBigmaac, IBigmaacNotebooks } from './tokens';
 
 /** Command ids. */
 export namespace CommandIDs {
@@ -45,13 +45,20 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
     'A side panel of the running kernels and their disk-backed memory.',
   autoStart: true,
   provides: IBigmaac,
-  optional: [ISettingRegistry, ICommandPalette, ILayoutRestorer, ITranslator],
+  optional: [
+    ISettingRegistry,
+    ICommandPalette,
+    ILayoutRestorer,
+    ITranslator,
+    IBigmaacNotebooks
+  ],
   activate: (
     app: JupyterFrontEnd,
     settingRegistry: ISettingRegistry | null,
     palette: ICommandPalette | null,
     restorer: ILayoutRestorer | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    notebooks: IBigmaacNotebooks | null
   ): IBigmaac => {
     translator = translator ?? nullTranslator;
     const trans = translator.load('jupyterlab');
@@ -63,7 +70,11 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
       kernels: app.serviceManager.kernels,
       agent,
       fetchKernelStates: () => fetchKernelStates(serverSettings),
-      ...modelServices(app.serviceManager)
+      ...modelServices(app.serviceManager),
+      // The OOM fix goes through an open notebook's toggle, so its metadata
+      // and toolbar agree with the kernel it restarts.
+      openNotebook: path => notebooks?.find(path) ?? null,
+      kernelStatus: kernelId => Private.kernelStatus(app, kernelId)
     });
     const panel = new BigmaacPanel({ model, translator });
     app.shell.add(panel, 'right', { rank: PANEL_RANK, type: 'BigMaac' });
@@ -104,5 +115,26 @@ const panelPlugin: JupyterFrontEndPlugin<IBigmaac> = {
     return { model, agent };
   }
 };
+
+namespace Private {
+  /**
+   * The live status of a kernel from the session of a widget in the main
+   * area (notebook, console), `null` when none of them runs it.
+   */
+  export function kernelStatus(
+    app: JupyterFrontEnd,
+    kernelId: string
+  ): string | null {
+    for (const widget of app.shell.widgets('main')) {
+      const context = (widget as { sessionContext?: ISessionContext })
+        .sessionContext;
+      const kernel = context?.session?.kernel;
+      if (kernel?.id === kernelId) {
+        return kernel.status;
+      }
+    }
+    return null;
+  }
+}
 
 export default [panelPlugin, settingsPlugin, togglePlugin, statusBarPlugin];

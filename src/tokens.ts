@@ -5,6 +5,7 @@
 import { Token } from '@lumino/coreutils';
 
 import type { AgentClient, BigmaacModel } from './panel';
+import type { NotebookToggleModel } from './toggle/model';
 
 /** The BigMaac model and agent client shared by every BigMaac view. */
 export interface IBigmaac {
@@ -17,4 +18,15 @@ export interface IBigmaac {
 export const IBigmaac = new Token<IBigmaac>(
   'jupyterlab-bigmaac:IBigmaac',
   'BigMaac: the model of running kernels and the agent client.'
+);
+
+/** The BigMaac toggles of open notebooks. */
+export interface IBigmaacNotebooks {
+  /** The toggle of the open notebook at API path `path`, `null` when none is open. */
+  find(path: string): NotebookToggleModel | null;
+}
+
+export const IBigmaacNotebooks = new Token<IBigmaacNotebooks>(
+  'jupyterlab-bigmaac:IBigmaacNotebooks',
+  'BigMaac: the per-notebook toggles of open notebooks.'
 );

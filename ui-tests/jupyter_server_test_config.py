@@ -72,4 +72,6 @@ def _settings_dir():
 c.LabApp.user_settings_dir = _settings_dir()  # noqa: F821
 c.BigMaac.enabled = True  # noqa: F821
 c.BigMaac.swap_dir = _test_dirs()  # noqa: F821
+# Locked as an administrator would: the settings spec checks the user is told.
+c.BigMaac.locked = ["swap_dir"]  # noqa: F821
 c.BigMaac.min_bigmaac_size = "32M"  # noqa: F821

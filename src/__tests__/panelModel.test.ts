@@ -294,6 +294,66 @@ describe('BigmaacModel', () => {
     }
   });
 
+  it('asks only the agent’s process list while only the totals are wanted', async () => {
+    jest.useFakeTimers();
+    try {
+      let serverRequests = 0;
+      const { sessions, agent, model } = setup([kernelState('k1')], {
+        fetchKernelStates: async () => {
+          serverRequests++;
+          return [kernelState('k1')];
+        },
+        fetchSwapSpace: async () => {
+          serverRequests++;
+          return null;
+        }
+      });
+      sessions.add('s1', 'a.ipynb', 'k1');
+      agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+      agent.details.set(11, measured(16 * MIB, 0));
+      agent.container = { usage: 1, limit: 2, source: 'cgroup-v2' };
+      const count = () => {
+        const counts: Record<string, number> = {};
+        for (const { method } of agent.requests) {
+          counts[method] = (counts[method] ?? 0) + 1;
+        }
+        return counts;
+      };
+
+      // The status bar, with the panel closed.
+      const totals = model.subscribe({ totalsOnly: true });
+      await jest.advanceTimersByTimeAsync(0);
+      await jest.advanceTimersByTimeAsync(4 * model.refreshInterval);
+      expect(count()).toEqual({
+        [Methods.processesList]: 5,
+        [Methods.processGet]: 1 // measured once; it has not changed since
+      });
+      expect(serverRequests).toBe(0);
+      expect(sessions.refreshes).toBe(0);
+      expect(model.rows[0].residency?.resident).toBe(16 * MIB);
+
+      // The panel opens: everything, at once and on the timer.
+      agent.requests = [];
+      const panel = model.subscribe();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(serverRequests).toBe(2);
+      expect(count()[Methods.memoryGet]).toBe(1);
+      await jest.advanceTimersByTimeAsync(model.refreshInterval);
+      expect(serverRequests).toBe(4);
+
+      // It closes again: back to the process list alone.
+      panel.dispose();
+      agent.requests = [];
+      await jest.advanceTimersByTimeAsync(3 * model.refreshInterval);
+      expect(count()).toEqual({ [Methods.processesList]: 3 });
+      expect(serverRequests).toBe(4);
+      totals.dispose();
+      model.dispose();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('orders rows by name, or by disk-backed bytes, largest first', async () => {
     const { sessions, agent, model } = setup();
     sessions.add('s1', 'a.ipynb', 'k1');
@@ -511,6 +571,34 @@ describe('BigmaacModel residency, history and page-out events', () => {
       .map(r => (r.params as PageoutParams).pid);
     expect(pids).toEqual([11]);
   });
+
+  it('checks each kernel’s state again just before its idle page-out', async () => {
+    const states = [
+      kernelState('k1', { executionState: 'idle' }),
+      kernelState('k2', { executionState: 'idle' }),
+      kernelState('k3', { executionState: 'idle' })
+    ];
+    // k1: this page's connection says busy now. k2: no connection; the
+    // server says busy now. k3: idle by both.
+    const { sessions, agent, model } = setup(states, {
+      kernelStatus: id => (id === 'k1' ? 'busy' : id === 'k3' ? 'idle' : null)
+    });
+    sessions.add('s1', 'a.ipynb', 'k1');
+    sessions.add('s2', 'b.ipynb', 'k2');
+    sessions.add('s3', 'c.ipynb', 'k3');
+    agent.processes = [
+      processInfo(11, 'k1', 64 * MIB, 1),
+      processInfo(12, 'k2', 64 * MIB, 1),
+      processInfo(13, 'k3', 64 * MIB, 1)
+    ];
+    await model.refresh();
+    states[1] = kernelState('k2', { executionState: 'busy' });
+    expect(await model.pageoutIdle()).toBe(1);
+    const pids = agent.requests
+      .filter(r => r.method === Methods.processPageout)
+      .map(r => (r.params as PageoutParams).pid);
+    expect(pids).toEqual([13]);
+  });
 });
 
 describe('BigmaacModel expanded kernels', () => {
@@ -624,6 +712,7 @@ describe('BigmaacModel OOM kills', () => {
         path: 'work/a.ipynb',
         bigmaacOn: false,
         minBigmaacSize: '32M',
+        atLowestThreshold: false,
         status: ''
       }
     ]);
@@ -696,6 +785,75 @@ describe('BigmaacModel OOM kills', () => {
       'restart k2'
     ]);
     expect(model.oomKills).toEqual([]);
+  });
+
+  it('fixes an open notebook through its toggle and restarts it through its session', async () => {
+    const calls: string[] = [];
+    const { sessions, model } = setup(
+      [
+        kernelState('k1', {
+          oomKilled: true,
+          launches: 1,
+          settings: { min_bigmaac_size: '32M' }
+        })
+      ],
+      {
+        setNotebookToggle: async path => {
+          calls.push(`registry ${path}`);
+        },
+        restartKernel: async id => {
+          calls.push(`kernel API restart ${id}`);
+        },
+        openNotebook: path =>
+          path === 'a.ipynb'
+            ? {
+                setChoice: async choice => {
+                  calls.push(`notebook choice ${JSON.stringify(choice)}`);
+                },
+                restartKernel: async () => {
+                  calls.push('session restart');
+                }
+              }
+            : null
+      }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    await model.refresh();
+    await model.fixOom('k1:launch-1', 'lower-threshold');
+    expect(calls).toEqual([
+      'notebook choice {"enabled":true,"min_bigmaac_size":"8M"}',
+      'session restart'
+    ]);
+    expect(model.oomKills).toEqual([]);
+  });
+
+  it('offers no restart that would change nothing at a 1M threshold', async () => {
+    const calls: string[] = [];
+    const { sessions, model } = setup(
+      [
+        kernelState('k1', {
+          oomKilled: true,
+          launches: 2,
+          settings: { min_bigmaac_size: '1M' }
+        })
+      ],
+      {
+        setNotebookToggle: async () => {
+          calls.push('registry');
+        },
+        restartKernel: async () => {
+          calls.push('restart');
+        }
+      }
+    );
+    sessions.add('s1', 'a.ipynb', 'k1');
+    await model.refresh();
+    expect(model.oomKills.map(k => k.atLowestThreshold)).toEqual([true]);
+    await model.fixOom('k1:launch-2', 'lower-threshold');
+    expect(calls).toEqual([]);
+    expect(model.oomKills[0].status).toBe(
+      'The threshold is already 1M, the lowest this panel sets: a restart would change nothing.'
+    );
   });
 
   it('says why a fix failed, and keeps the banner', async () => {

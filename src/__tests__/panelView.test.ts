@@ -58,6 +58,8 @@ class Agent implements IAgentConnection {
   readonly notificationReceived = new Signal<this, IAgentNotification>(this);
   processes: ProcessInfo[] = [];
   resident = new Map<number, number>();
+  /** How old the allocations are, ms. */
+  allocationAge = 60_000;
   /** What `memory/get` answers; `undefined`: the agent lacks `containerMemory`. */
   container: ContainerMemory | null | undefined = undefined;
   get serverInfo(): InitializeResult {
@@ -94,13 +96,39 @@ class Agent implements IAgentConnection {
             {
               address: 0x7f0000000000,
               size: process.diskBacked.bytes,
-              createdAt: Date.now() - 60_000,
+              createdAt: Date.now() - this.allocationAge,
               tier: 'big',
               resident,
               dirty: 0
             }
           ]
         }
+      } as T;
+    }
+    if (method === Methods.processPageout) {
+      const total = this.processes.find(p => p.pid === params.pid)!.diskBacked
+        .bytes;
+      for (const part of [1, 2, 3]) {
+        this.notificationReceived.emit({
+          method: Methods.progress,
+          params: {
+            token: params.workDoneToken,
+            value: {
+              kind: 'report',
+              bytesDone: (total * part) / 4,
+              bytesTotal: total,
+              percentage: part * 25
+            }
+          }
+        });
+        await new Promise(resolve => setTimeout(resolve, 0));
+      }
+      return {
+        pid: params.pid,
+        bytesWritten: total,
+        durationMs: 300,
+        residentBefore: total,
+        residentAfter: 0
       } as T;
     }
     throw new Error(`unexpected ${method}`);
@@ -187,6 +215,13 @@ describe('BigmaacPanel', () => {
       attributes: true,
       characterData: true
     });
+    // Nothing changed: nothing is written.
+    let renders = 0;
+    model.changed.connect(() => renders++);
+    await model.refresh();
+    expect(renders).toBe(1);
+    expect(observer.takeRecords()).toEqual([]);
+
     agent.processes[7] = {
       ...agent.processes[7],
       diskBacked: { bytes: 128 * MIB, count: 2 },
@@ -195,6 +230,8 @@ describe('BigmaacPanel', () => {
     await model.refresh();
     records.push(...observer.takeRecords());
     observer.disconnect();
+    // A handful of writes (bytes, count, residency, bar), not a rebuilt row.
+    expect(records.length).toBeLessThan(20);
 
     const after = [...panel.node.querySelectorAll('.jp-BigmaacPanel-row')];
     expect(after).toEqual(before);
@@ -326,6 +363,124 @@ describe('BigmaacPanel', () => {
     expect(
       details.querySelector('.jp-BigmaacPanel-variables')!.textContent
     ).toMatch(/^Variables looked up at .+: 1 owns disk-backed memory\.$/);
+  });
+
+  it('updates an expanded kernel’s allocations in place on a refresh', async () => {
+    const { agent, model, panel } = setup();
+    await model.refresh();
+    await model.setExpanded(kernelId(0), true);
+    const body = panel.node.querySelector(
+      '.jp-BigmaacPanel-allocations tbody'
+    )!;
+    const rows = [...body.querySelectorAll('tr')];
+    expect(rows).toHaveLength(1);
+    const records: MutationRecord[] = [];
+    const observer = new MutationObserver(found => records.push(...found));
+    observer.observe(body, {
+      subtree: true,
+      childList: true,
+      characterData: true
+    });
+    // Time passes: the age column changes, nothing else.
+    agent.allocationAge = 120_000;
+    await model.refresh();
+    await model.refresh();
+    records.push(...observer.takeRecords());
+    observer.disconnect();
+    // The same row nodes, and no row or cell replaced.
+    expect([...body.querySelectorAll('tr')]).toEqual(rows);
+    expect(
+      records.filter(r => r.type === 'childList' && r.target === body)
+    ).toEqual([]);
+    expect(
+      [...rows[0].querySelectorAll('td')].map(td => td.textContent)
+    ).toEqual(['64.0 MiB', '2 min', '25%', 'frame: numpy.ndarray (1024, 8192)']);
+  });
+
+  it('announces a page-out’s start and end, not every tick of progress', async () => {
+    const { model, panel } = setup();
+    await model.refresh();
+    const row = panel.node.querySelector('.jp-BigmaacPanel-row')!;
+    const live = row.querySelector<HTMLElement>(
+      '.jp-BigmaacPanel-pageoutStatus'
+    )!;
+    expect(live.getAttribute('aria-live')).toBe('polite');
+    const progressText = row.querySelector<HTMLElement>(
+      '.jp-BigmaacPanel-progressText'
+    )!;
+    const announced: string[] = [];
+    const shown: string[] = [];
+    const observer = new MutationObserver(() => {
+      if (announced[announced.length - 1] !== live.textContent) {
+        announced.push(live.textContent ?? '');
+      }
+      const text = progressText.textContent ?? '';
+      if (!progressText.hidden && shown[shown.length - 1] !== text) {
+        shown.push(text);
+      }
+    });
+    observer.observe(row, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+      attributes: true
+    });
+    await model.pageout(kernelId(0));
+    await new Promise(resolve => setTimeout(resolve, 0));
+    observer.disconnect();
+    expect(announced).toEqual(['Paging out…', 'Paged out 64.0 MiB in 0.30 s']);
+    // The progress is still shown, outside the live region.
+    expect(shown).toEqual(
+      expect.arrayContaining(['16.0 MiB of 64.0 MiB', '48.0 MiB of 64.0 MiB'])
+    );
+    expect(progressText.closest('[aria-live]')).toBeNull();
+    expect(progressText.hidden).toBe(true);
+  });
+
+  it('says on the row what the server did not apply', async () => {
+    const ignored =
+      "user setting minBigmaacSize ignored: 'lots' is not a size";
+    const { model, panel } = setup([
+      {
+        id: kernelId(0),
+        name: 'python3',
+        bigmaac: { enabled: true, reason: '', warnings: [ignored] }
+      }
+    ]);
+    await model.refresh();
+    const [first, second] = panel.node.querySelectorAll<HTMLElement>(
+      '.jp-BigmaacPanel-warnings'
+    );
+    expect(first.hidden).toBe(false);
+    expect(first.textContent).toBe(`Not applied: ${ignored}`);
+    expect(second.hidden).toBe(true);
+  });
+
+  it('says a restart would not help when the threshold is at its lowest', async () => {
+    const { model, panel } = setup([
+      {
+        id: kernelId(3),
+        name: 'python3',
+        bigmaac: {
+          enabled: true,
+          reason: '',
+          launches: 2,
+          previousOomKilled: true,
+          settings: { min_bigmaac_size: '1M' }
+        }
+      }
+    ]);
+    await model.refresh();
+    const banner = panel.node.querySelector('.jp-BigmaacPanel-oom')!;
+    expect(
+      banner.querySelector('.jp-BigmaacPanel-oomMessage')!.textContent
+    ).toMatch(
+      /BigMaac was on with its threshold at 1M, the lowest this panel sets, so lowering it and restarting would change nothing/
+    );
+    const visible = [...banner.querySelectorAll('button')]
+      .filter(b => !b.hidden)
+      .map(b => b.textContent);
+    expect(visible).toEqual(['Dismiss']);
   });
 
   it('shows an OOM banner that says what happened and offers the fix', async () => {

@@ -13,6 +13,7 @@ import {
   parseSize,
   policyFromSettings,
   readSettings,
+  settingsNotices,
   validateSettings
 } from '../settings/settings';
 
@@ -33,6 +34,21 @@ function settings(changes: Partial<IBigmaacSettings>): IBigmaacSettings {
 }
 
 describe('schema/settings.json', () => {
+  it('tells, under each pattern-checked field, what the editor’s “must match pattern” wants', () => {
+    for (const [key, property] of Object.entries<any>(schema.properties)) {
+      if (property.pattern) {
+        expect([key, property.description]).toEqual([
+          key,
+          expect.stringMatching(/pattern/)
+        ]);
+      }
+    }
+    expect(schema.properties.minBigmaacSize.description).toMatch(
+      /Format: a whole number of bytes, or a whole number followed by K, M, G or T/
+    );
+    expect(schema.properties.swapDir.description).toMatch(/starting with \//);
+  });
+
   it('names every contract key with a title, a description and a default', () => {
     expect(Object.keys(schema.properties).sort()).toEqual(
       Object.keys(DEFAULT_SETTINGS).sort()
@@ -178,5 +194,106 @@ describe('policyFromSettings', () => {
     expect(
       policyFromSettings(settings({ memoryPressurePercent: 60 })).pressure
     ).toEqual({ enabled: true, thresholdPercent: 60 });
+  });
+});
+
+describe('settingsNotices', () => {
+  /** `GET /bigmaac/status` as the server answers with admin defaults. */
+  const status = (
+    settings: Record<string, unknown> = {},
+    sources: Record<string, string> = {},
+    problems: string[] = [],
+    warnings: string[] = problems
+  ) => ({
+    settings: {
+      enabled: true,
+      min_bigmaac_size: '32M',
+      min_fry_size: '0',
+      swap_dir: '/scratch/bigmaac',
+      on_disk_full: 'fail',
+      ...settings
+    },
+    sources: {
+      enabled: 'admin',
+      min_bigmaac_size: 'admin',
+      min_fry_size: 'admin',
+      swap_dir: 'admin',
+      on_disk_full: 'admin',
+      ...sources
+    },
+    userSettings: { problems },
+    warnings
+  });
+
+  it('says nothing when the settings apply as written', () => {
+    expect(
+      settingsNotices(
+        { minBigmaacSize: '64M' },
+        status({ min_bigmaac_size: '64M' }, { min_bigmaac_size: 'user' })
+      )
+    ).toEqual([]);
+  });
+
+  it('says an ignored value leaves BigMaac on, with the value in force', () => {
+    const problem =
+      'user setting minFrySize ignored: \'64M\' is not below minBigmaacSize \'32M\'';
+    const notices = settingsNotices(
+      { minBigmaacSize: '32M', minFrySize: '64M' },
+      status({ min_bigmaac_size: '32M' }, { min_bigmaac_size: 'user' }, [
+        problem
+      ])
+    );
+    expect(notices).toEqual([
+      'Small-allocation (fries) threshold: "64M" must be below the disk-backed threshold "32M" (or 0 to turn the fries tier off). It is ignored: new kernels use "0" (admin) instead, with BigMaac on.'
+    ]);
+    expect(notices.join(' ')).not.toMatch(/without BigMaac/);
+  });
+
+  it('says so without the server too, never that BigMaac goes off', () => {
+    expect(settingsNotices({ minBigmaacSize: '1K' }, null)).toEqual([
+      'Disk-backed threshold: "1K" is below the minimum of 4K. It is ignored: new kernels use the administrator’s value or the default instead, with BigMaac on.'
+    ]);
+  });
+
+  it('passes on what else the server ignored, e.g. a hand-edited file', () => {
+    const problem =
+      "user setting swapDir ignored: 'scratch' is not an absolute path";
+    expect(settingsNotices({ swapDir: 'scratch' }, status({}, {}, [problem])))
+      .toEqual([
+        'User setting swapDir ignored: \'scratch\' is not an absolute path: new kernels use "/scratch/bigmaac" (admin) instead, with BigMaac on.'
+      ]);
+  });
+
+  it('names a locked setting and the value in force', () => {
+    expect(
+      settingsNotices(
+        { swapDir: '/home/me/swap', enabled: false },
+        status(
+          { enabled: true },
+          { swap_dir: 'admin (locked)', enabled: 'admin (locked)' }
+        )
+      )
+    ).toEqual([
+      'Enable BigMaac for new kernels is locked by your administrator: new kernels use on, not off.',
+      'Swap directory is locked by your administrator: new kernels use "/scratch/bigmaac", not "/home/me/swap".'
+    ]);
+    // Asking for what the lock gives anyway needs no notice.
+    expect(
+      settingsNotices(
+        { swapDir: '/scratch/bigmaac', minBigmaacSize: '32m' },
+        status(
+          {},
+          { swap_dir: 'admin (locked)', min_bigmaac_size: 'admin (locked)' }
+        )
+      )
+    ).toEqual([]);
+  });
+
+  it('passes on the server’s other warnings once', () => {
+    const fries =
+      'min_fry_size 64M (from user) is not below min_bigmaac_size 32M; the fries tier is off';
+    expect(settingsNotices({}, status({}, {}, [], [fries]))).toEqual([
+      `${fries}.`
+    ]);
   });
 });

@@ -130,12 +130,25 @@ export interface IOomKill {
   bigmaacOn: boolean;
   /** Its threshold, e.g. `32M`, when known. */
   minBigmaacSize: string;
+  /**
+   * BigMaac was on with a threshold of 1M or less, the lowest the panel
+   * sets: a restart with a lower one is not offered, as it would not help.
+   */
+  atLowestThreshold: boolean;
   /** What the last fix attempt said; empty before one. */
   status: string;
 }
 
 /** How the panel can fix an OOM-killed kernel's settings. */
 export type OomFix = 'enable' | 'lower-threshold';
+
+/** An open notebook, through its BigMaac toggle (src/toggle). */
+export interface IOpenNotebook {
+  /** Record the choice in the notebook's metadata and the server's registry. */
+  setChoice(toggle: { enabled: boolean; min_bigmaac_size?: string }): Promise<void>;
+  /** Restart its kernel through its session context. */
+  restartKernel(): Promise<void>;
+}
 
 /** The whole container: every kernel summed. */
 export interface IContainerSummary {
@@ -205,6 +218,8 @@ export class BigmaacModel implements IDisposable {
     this._inspectVariables = options.inspectVariables ?? null;
     this._setNotebookToggle = options.setNotebookToggle ?? null;
     this._restartKernel = options.restartKernel ?? null;
+    this._openNotebook = options.openNotebook ?? null;
+    this._kernelStatus = options.kernelStatus ?? null;
     this.refreshInterval = options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL;
     this._sessions.runningChanged.connect(this._onRunningChanged, this);
     this._kernels?.runningChanged.connect(this._onRunningChanged, this);
@@ -280,16 +295,27 @@ export class BigmaacModel implements IDisposable {
   /**
    * Start refreshing on the timer until the returned disposable is disposed.
    *
-   * Subscriptions are counted, so several views (the panel now, a status bar
-   * item later) share one timer, and nothing is polled while nobody looks.
+   * Subscriptions are counted, so several views (the panel, the status bar)
+   * share one timer, and nothing is polled while nobody looks. While every
+   * subscriber wants only the totals (`totalsOnly`, the status bar with the
+   * panel closed), a refresh asks the agent for `processes/list` and
+   * measures only the processes that changed: no server requests, no
+   * container memory, no history.
    */
-  subscribe(): IDisposable {
+  subscribe(options: { totalsOnly?: boolean } = {}): IDisposable {
+    const full = !options.totalsOnly;
     this._subscribers++;
-    if (this._subscribers === 1) {
-      void this.refresh();
+    if (full) {
+      this._fullSubscribers++;
+    }
+    if (this._subscribers === 1 || (full && this._fullSubscribers === 1)) {
+      void this._refresh(full ? 'full' : 'totals');
     }
     return new DisposableDelegate(() => {
       this._subscribers--;
+      if (full) {
+        this._fullSubscribers--;
+      }
       if (this._subscribers === 0) {
         this._clearTimer();
       }
@@ -297,28 +323,50 @@ export class BigmaacModel implements IDisposable {
   }
 
   /**
-   * Refresh now. Concurrent calls share the refresh in flight, and one more
-   * runs after it so that no change is missed.
+   * Refresh everything now. Concurrent calls share the refresh in flight,
+   * and one more runs after it so that no change is missed.
    */
   refresh(): Promise<void> {
+    return this._refresh('full');
+  }
+
+  private _refresh(kind: 'full' | 'totals'): Promise<void> {
     if (this._refreshing) {
-      this._refreshAgain = true;
-      return this._refreshing;
+      if (kind === 'full' || this._refreshAgain === 'full') {
+        this._refreshAgain = 'full';
+      } else {
+        this._refreshAgain = 'totals';
+      }
+      // A caller asking for everything waits for the refresh that has it.
+      return kind === 'full' && this._refreshingKind === 'totals'
+        ? this._refreshing.then(() => this._refreshing ?? undefined)
+        : this._refreshing;
     }
     this._clearTimer();
-    this._refreshing = this._doRefresh().finally(() => {
+    this._refreshingKind = kind;
+    this._refreshing = (
+      kind === 'full' ? this._doRefresh() : this._doTotalsRefresh()
+    ).finally(() => {
       this._refreshing = null;
       if (this._isDisposed) {
         return;
       }
-      if (this._refreshAgain) {
-        this._refreshAgain = false;
-        void this.refresh();
+      const again = this._refreshAgain;
+      this._refreshAgain = null;
+      if (again) {
+        void this._refresh(again);
       } else if (this._subscribers > 0) {
         this._schedule();
       }
     });
     return this._refreshing;
+  }
+
+  /** What a refresh on the timer or on a change does for the subscribers. */
+  private _refreshForSubscribers(): void {
+    if (this._subscribers > 0) {
+      void this._refresh(this._fullSubscribers > 0 ? 'full' : 'totals');
+    }
   }
 
   /**
@@ -399,19 +447,27 @@ export class BigmaacModel implements IDisposable {
 
   /**
    * Page out every idle kernel that has disk-backed memory, one after the
-   * other. Busy kernels are left alone. Resolves with how many were asked.
+   * other. Busy kernels are left alone: each kernel's state is checked again
+   * just before its page-out, as the last refresh may be seconds old and an
+   * earlier page-out may have taken a while. Resolves with how many were
+   * paged out.
    */
   async pageoutIdle(): Promise<number> {
-    const idle = this._rows.filter(
+    const candidates = this._rows.filter(
       row =>
         row.diskBacked.bytes > 0 &&
         row.bigmaac?.executionState === 'idle' &&
         row.pageout.phase !== 'running'
     );
-    for (const row of idle) {
+    let count = 0;
+    for (const row of candidates) {
+      if (!(await this._isIdleNow(row.kernelId))) {
+        continue;
+      }
       await this.pageout(row.kernelId);
+      count++;
     }
-    return idle.length;
+    return count;
   }
 
   /**
@@ -486,8 +542,11 @@ export class BigmaacModel implements IDisposable {
 
   /**
    * Fix the settings of an OOM-killed kernel's notebook and restart it:
-   * turn BigMaac on, or lower its threshold to a quarter. The choice goes
-   * to the server's notebook toggle registry, which applies at the restart.
+   * turn BigMaac on, or lower its threshold to a quarter (not below 1M).
+   * An open notebook gets the choice in its metadata too (through its
+   * toggle, so its toolbar agrees) and restarts through its session; a
+   * closed one gets it in the server's registry, which applies at the
+   * restart.
    */
   async fixOom(key: string, fix: OomFix): Promise<void> {
     const kill = this._oomKills.find(k => k.key === key);
@@ -502,22 +561,57 @@ export class BigmaacModel implements IDisposable {
       setStatus('This kernel has no notebook whose settings could change.');
       return;
     }
-    const toggle: INotebookToggle =
-      fix === 'enable'
+    const lower =
+      fix === 'lower-threshold'
+        ? Private.lowerThreshold(kill.minBigmaacSize)
+        : null;
+    if (fix === 'lower-threshold' && lower === null) {
+      setStatus(
+        `The threshold is already ${kill.minBigmaacSize}, the lowest this panel sets: a restart would change nothing.`
+      );
+      return;
+    }
+    const toggle: { enabled: boolean; min_bigmaac_size?: string } =
+      lower === null
         ? { enabled: true }
-        : {
-            enabled: true,
-            min_bigmaac_size: Private.lowerThreshold(kill.minBigmaacSize)
-          };
+        : { enabled: true, min_bigmaac_size: lower };
     try {
       setStatus('Restarting…');
-      await this._setNotebookToggle(kill.path, toggle);
-      await this._restartKernel(kill.kernelId);
+      const notebook = this._openNotebook?.(kill.path) ?? null;
+      if (notebook) {
+        await notebook.setChoice(toggle);
+        await notebook.restartKernel();
+      } else {
+        await this._setNotebookToggle(kill.path, toggle);
+        await this._restartKernel(kill.kernelId);
+      }
       this._forgetOom(key);
       this._oomStatus.delete(key);
       await this.refresh();
     } catch (error) {
       setStatus(`Could not apply the change: ${Private.reason(error)}`);
+    }
+  }
+
+  /**
+   * Whether a kernel is idle now: its connection's status when this page
+   * has one, else the server's state asked afresh (it samples every 100 ms).
+   */
+  private async _isIdleNow(kernelId: string): Promise<boolean> {
+    const live = this._kernelStatus?.(kernelId) ?? null;
+    if (live !== null) {
+      return live === 'idle';
+    }
+    if (!this._fetchKernelStates) {
+      return this._states.get(kernelId)?.executionState === 'idle';
+    }
+    try {
+      const states = await this._fetchKernelStates();
+      return (
+        states.find(s => s.id === kernelId)?.bigmaac.executionState === 'idle'
+      );
+    } catch {
+      return false;
     }
   }
 
@@ -578,6 +672,34 @@ export class BigmaacModel implements IDisposable {
     }
     this._lastRefresh = Date.now();
     this._rebuild(true);
+  }
+
+  /**
+   * The totals only: one `processes/list`, and `process/get` for the
+   * processes that changed since they were measured.
+   */
+  private async _doTotalsRefresh(): Promise<void> {
+    try {
+      const result = await this._agent.request<ProcessesListResult>(
+        Methods.processesList,
+        undefined,
+        { timeout: LIST_TIMEOUT }
+      );
+      if (this._isDisposed) {
+        return;
+      }
+      this._agentError = '';
+      this._processes = result.processes ?? [];
+      await this._measure();
+    } catch (error) {
+      this._agentError = Private.reason(error);
+    }
+    if (this._isDisposed) {
+      return;
+    }
+    this._lastRefresh = Date.now();
+    // Not a sample for the charts: the container's memory was not read.
+    this._rebuild();
   }
 
   /** The container's memory, from agents that report it; `null` otherwise. */
@@ -866,6 +988,10 @@ export class BigmaacModel implements IDisposable {
         path: row.path || state?.notebookPath || '',
         bigmaacOn: state?.enabled ?? false,
         minBigmaacSize: state?.settings?.min_bigmaac_size ?? '',
+        atLowestThreshold:
+          !!state?.enabled &&
+          !!state.settings?.min_bigmaac_size &&
+          Private.lowerThreshold(state.settings.min_bigmaac_size) === null,
         status: this._oomStatus.get(key) ?? ''
       });
     }
@@ -941,9 +1067,7 @@ export class BigmaacModel implements IDisposable {
       error: params.error?.message ?? ''
     });
     this._rebuild();
-    if (this._subscribers > 0) {
-      void this.refresh();
-    }
+    this._refreshForSubscribers();
   }
 
   private _onProcessExited(params: unknown): void {
@@ -960,16 +1084,14 @@ export class BigmaacModel implements IDisposable {
   }
 
   private _onRunningChanged(): void {
-    if (this._subscribers > 0) {
-      void this.refresh();
-    }
+    this._refreshForSubscribers();
   }
 
   private _schedule(): void {
     this._clearTimer();
     this._timer = setTimeout(() => {
       this._timer = null;
-      void this.refresh();
+      this._refreshForSubscribers();
     }, this._refreshInterval);
   }
 
@@ -991,6 +1113,8 @@ export class BigmaacModel implements IDisposable {
   private _inspectVariables: BigmaacModel.IOptions['inspectVariables'] | null;
   private _setNotebookToggle: BigmaacModel.IOptions['setNotebookToggle'] | null;
   private _restartKernel: BigmaacModel.IOptions['restartKernel'] | null;
+  private _openNotebook: BigmaacModel.IOptions['openNotebook'] | null;
+  private _kernelStatus: BigmaacModel.IOptions['kernelStatus'] | null;
   private _refreshInterval = DEFAULT_REFRESH_INTERVAL;
   private _sortBy: RowOrder = 'name';
   private _rows: IKernelRow[] = [];
@@ -1027,9 +1151,13 @@ export class BigmaacModel implements IDisposable {
   private _serverError = '';
   private _lastRefresh = 0;
   private _subscribers = 0;
+  /** Subscribers that want everything, not only the totals. */
+  private _fullSubscribers = 0;
   private _timer: ReturnType<typeof setTimeout> | null = null;
   private _refreshing: Promise<void> | null = null;
-  private _refreshAgain = false;
+  private _refreshingKind: 'full' | 'totals' = 'full';
+  /** The refresh to run once the one in flight is done, if any. */
+  private _refreshAgain: 'full' | 'totals' | null = null;
   private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
 }
@@ -1062,6 +1190,13 @@ export namespace BigmaacModel {
     ) => Promise<void>;
     /** Restart a kernel, so a changed setting applies. */
     restartKernel?: (kernelId: string) => Promise<void>;
+    /** The open notebook at an API path, `null` when it is not open. */
+    openNotebook?: (path: string) => IOpenNotebook | null;
+    /**
+     * The status of this page's connection to a kernel (`idle`, `busy`...),
+     * `null` when the page has none.
+     */
+    kernelStatus?: (kernelId: string) => string | null;
   }
 }
 
@@ -1229,13 +1364,19 @@ namespace Private {
     };
   }
 
-  /** A quarter of a size setting such as `32M`, at least 1M, as the server takes it. */
-  export function lowerThreshold(size: string): string {
+  /**
+   * A quarter of a size setting such as `32M`, at least 1M, as the server
+   * takes it; `null` when the size is 1M or less already.
+   */
+  export function lowerThreshold(size: string): string | null {
     const match = /^\s*(\d+)\s*([KMGTkmgt]?)\s*$/.exec(size || '');
     const units = ['', 'K', 'M', 'G', 'T'];
     const bytes = match
       ? Number(match[1]) * 1024 ** units.indexOf(match[2].toUpperCase())
       : 32 * 1024 ** 2;
+    if (bytes <= 1024 ** 2) {
+      return null;
+    }
     const mib = Math.max(1, Math.floor(bytes / 4 / 1024 ** 2));
     return `${mib}M`;
   }

@@ -1,6 +1,7 @@
 /**
  * The BigMaac side panel: the widget in the right side bar that hosts the
- * panel's content (`views.ts`) and polls the model only while it is visible.
+ * panel's content (`views.ts`) and refreshes the model fully only while it is
+ * visible.
  */
 
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';

@@ -19,6 +19,10 @@ export interface IKernelBigmaacState {
     min_bigmaac_size?: string;
     swap_dir?: string;
   };
+  /** Values this launch ignored (a bad user setting...), each as a sentence. */
+  warnings?: string[];
+  /** Where each setting came from: `admin`, `admin (locked)`, `user`... */
+  sources?: Record<string, string>;
   notebookPath?: string | null;
   pid?: number | null;
   launches?: number;
@@ -84,6 +88,39 @@ export interface ISwapSpace {
 }
 
 /**
+ * The parts of `GET /bigmaac/status` the front end reads (docs/server.md);
+ * all optional, since an older server leaves some out.
+ */
+export interface IServerStatus {
+  /** The settings a new kernel without a notebook choice would get, by snake_case name. */
+  settings?: Record<string, unknown>;
+  /** Where each of `settings` came from: `admin`, `admin (locked)`, `user`... */
+  sources?: Record<string, string>;
+  /** Values that resolution ignored, each as a sentence. */
+  warnings?: string[];
+  /** What the user's settings file held; `problems`: what was ignored and why. */
+  userSettings?: { problems?: string[] };
+  swap?: unknown;
+}
+
+/**
+ * Fetch `GET /bigmaac/status`.
+ *
+ * Throws a `ServerConnection.ResponseError` on an HTTP error.
+ */
+export async function fetchServerStatus(
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<IServerStatus> {
+  const url = URLExt.join(settings.baseUrl, 'bigmaac', 'status');
+  const response = await ServerConnection.makeRequest(url, {}, settings);
+  if (!response.ok) {
+    throw await ServerConnection.ResponseError.create(response);
+  }
+  const body: any = await response.json();
+  return body && typeof body === 'object' ? body : {};
+}
+
+/**
  * Fetch the swap directory's free space from `GET /bigmaac/status`; `null`
  * from a server that does not report it.
  *
@@ -92,13 +129,8 @@ export interface ISwapSpace {
 export async function fetchSwapSpace(
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<ISwapSpace | null> {
-  const url = URLExt.join(settings.baseUrl, 'bigmaac', 'status');
-  const response = await ServerConnection.makeRequest(url, {}, settings);
-  if (!response.ok) {
-    throw await ServerConnection.ResponseError.create(response);
-  }
-  const body: any = await response.json();
-  return isSwapSpace(body?.swap) ? body.swap : null;
+  const body = await fetchServerStatus(settings);
+  return isSwapSpace(body.swap) ? body.swap : null;
 }
 
 function isSwapSpace(value: any): value is ISwapSpace {

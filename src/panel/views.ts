@@ -310,7 +310,13 @@ namespace Private {
       setData(this.node, 'kernelId', kill.kernelId);
       setText(
         this._message,
-        kill.bigmaacOn
+        kill.atLowestThreshold
+          ? trans.__(
+              'The kernel of %1 was killed because the container ran out of memory. Its variables are lost. BigMaac was on with its threshold at %2, the lowest this panel sets, so lowering it and restarting would change nothing: free memory in the notebook (smaller data, del what is no longer needed) or ask for a larger memory limit.',
+              kill.name,
+              kill.minBigmaacSize
+            )
+          : kill.bigmaacOn
           ? trans.__(
               'The kernel of %1 was killed because the container ran out of memory. Its variables are lost. BigMaac was on, but memory below its threshold (%2) stays in RAM.',
               kill.name,
@@ -327,6 +333,7 @@ namespace Private {
           ? trans.__('Lower the threshold and restart')
           : trans.__('Turn BigMaac on and restart')
       );
+      setFlag(this._fix, 'hidden', kill.atLowestThreshold);
       setFlag(this._fix, 'disabled', !kill.path);
       setAttr(
         this._fix,
@@ -366,6 +373,7 @@ namespace Private {
       this._language.className = 'jp-BigmaacPanel-language';
       this._kernelName.className = 'jp-BigmaacPanel-kernelName';
       this._state.className = 'jp-BigmaacPanel-state';
+      this._warnings.className = 'jp-BigmaacPanel-warnings';
       this._bytes.className = 'jp-BigmaacPanel-bytes';
       this._count.className = 'jp-BigmaacPanel-count';
       this._bar.className = 'jp-BigmaacPanel-bar';
@@ -392,6 +400,8 @@ namespace Private {
         this._model.cancelPageout(this._kernelId)
       );
       this._progress.className = 'jp-BigmaacPanel-progress';
+      // Outside the live region: a tick of progress is not worth announcing.
+      this._progressText.className = 'jp-BigmaacPanel-progressText';
       this._status.className = 'jp-BigmaacPanel-pageoutStatus';
       this._status.setAttribute('role', 'status');
       this._status.setAttribute('aria-live', 'polite');
@@ -415,11 +425,13 @@ namespace Private {
         this._button,
         this._cancel,
         this._progress,
-        this._status
+        this._status,
+        this._progressText
       );
       this.node.append(
         title,
         this._state,
+        this._warnings,
         memory,
         this._bar,
         this._swap,
@@ -454,6 +466,13 @@ namespace Private {
       const { text, kind } = stateText(trans, row);
       setText(this._state, text);
       setData(this._state, 'state', kind);
+      // What the server did not apply as asked, where the user sees the kernel.
+      const warnings = row.bigmaac?.warnings ?? [];
+      setFlag(this._warnings, 'hidden', warnings.length === 0);
+      setText(
+        this._warnings,
+        warnings.length ? trans.__('Not applied: %1', warnings.join('; ')) : ''
+      );
 
       setText(this._bytes, formatBytes(row.diskBacked.bytes));
       setData(this._bytes, 'bytes', String(row.diskBacked.bytes));
@@ -601,6 +620,7 @@ namespace Private {
       setData(this.node, 'pageout', state.phase);
 
       setFlag(this._progress, 'hidden', !running);
+      setFlag(this._progressText, 'hidden', !running);
       if (state.phase === 'running') {
         this._progress.max = Math.max(1, state.bytesTotal);
         this._progress.value = Math.min(state.bytesDone, this._progress.max);
@@ -617,15 +637,17 @@ namespace Private {
           setAttr(this._status, 'title', '');
           break;
         case 'running':
+          // The live region says only that it started (and, below, how it ended).
+          setText(this._status, trans.__('Paging out…'));
+          setAttr(this._status, 'title', '');
           setText(
-            this._status,
+            this._progressText,
             trans.__(
-              'Paging out… %1 of %2',
+              '%1 of %2',
               formatBytes(state.bytesDone),
               formatBytes(state.bytesTotal)
             )
           );
-          setAttr(this._status, 'title', '');
           break;
         case 'done':
           setText(this._status, state.message);
@@ -662,6 +684,7 @@ namespace Private {
     private _language = document.createElement('span');
     private _kernelName = document.createElement('span');
     private _state = document.createElement('div');
+    private _warnings = document.createElement('div');
     private _bytes = document.createElement('span');
     private _count = document.createElement('span');
     private _residency = document.createElement('span');
@@ -674,6 +697,7 @@ namespace Private {
     private _button = document.createElement('button');
     private _cancel = document.createElement('button');
     private _progress = document.createElement('progress');
+    private _progressText = document.createElement('span');
     private _status = document.createElement('span');
     private _detailsNode = document.createElement('div');
     private _detailsView: DetailsView | null = null;
@@ -748,29 +772,41 @@ namespace Private {
 
       const listed = details.allocations.slice(0, MAX_LISTED);
       const now = Date.now();
-      const rows = listed.map(a => {
-        const tr = document.createElement('tr');
-        tr.className = 'jp-BigmaacPanel-allocation';
-        tr.dataset.address = String(a.address);
+      // Rows keyed by allocation, their cells updated in place: the age
+      // changes on every refresh, and nothing else should move.
+      const seen = new Set<string>();
+      listed.forEach((a, index) => {
+        const key = `${a.pid}:${a.address}`;
+        seen.add(key);
+        let tr = this._allocationRows.get(key);
+        if (!tr) {
+          tr = document.createElement('tr');
+          tr.className = 'jp-BigmaacPanel-allocation';
+          tr.dataset.address = String(a.address);
+          for (let i = 0; i < 4; i++) {
+            tr.append(document.createElement('td'));
+          }
+          this._allocationRows.set(key, tr);
+        }
         const names = a.variables
           .map(v => trans.__('%1: %2 %3', v.name, v.type, v.shape))
           .join(', ');
-        for (const text of [
+        const texts = [
           formatBytes(a.size),
           formatAge(now - a.createdAt),
           a.resident === null ? '—' : formatPercent(a.resident, a.size),
           names
-        ]) {
-          const td = document.createElement('td');
-          td.textContent = text;
-          tr.append(td);
+        ];
+        texts.forEach((text, i) => setText(tr!.cells[i], text));
+        if (this._body.rows[index] !== tr) {
+          this._body.insertBefore(tr, this._body.rows[index] ?? null);
         }
-        return tr;
       });
-      const signature = rows.map(r => r.textContent).join('\n');
-      if (signature !== this._signature) {
-        this._signature = signature;
-        this._body.replaceChildren(...rows);
+      for (const [key, tr] of this._allocationRows) {
+        if (!seen.has(key)) {
+          tr.remove();
+          this._allocationRows.delete(key);
+        }
       }
       setFlag(this._table, 'hidden', listed.length === 0);
       const hidden = details.allocationsTotal - listed.length;
@@ -842,7 +878,7 @@ namespace Private {
     private _error = document.createElement('p');
     private _table = document.createElement('table');
     private _body = document.createElement('tbody');
-    private _signature = '';
+    private _allocationRows = new Map<string, HTMLTableRowElement>();
     private _more = document.createElement('p');
     private _variables = document.createElement('span');
     private _refreshVariables = document.createElement('button');

@@ -2,27 +2,34 @@
  * The `jupyterlab-bigmaac:settings` plugin: the user's BigMaac settings.
  *
  * The server reads the saved settings file for new kernels; this plugin
- * checks what the schema cannot, and sends the automatic page-out policy to
- * the agent at load, on every change and on every reconnection, so a change
- * applies at once.
+ * says which saved values the server ignores or an administrator's lock
+ * overrides (and what new kernels get instead), and sends the automatic
+ * page-out policy to the agent at load, on every change and on every
+ * reconnection, so a change applies at once.
  */
 
 import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { Notification } from '@jupyterlab/apputils';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
 
+import { fetchServerStatus } from '../panel/serverApi';
 import { IBigmaac } from '../tokens';
 import {
-  IBigmaacSettings,
   IPolicy,
+  ISettingsStatus,
   policyFromSettings,
   readSettings,
   SETTINGS_PLUGIN_ID,
-  validateSettings
+  settingsNotices
 } from './settings';
 
 /** The agent's method that replaces (part of) its policy. */
@@ -54,25 +61,43 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
     }
     let current = readSettings(settings.composite);
     let problemId = '';
+    let reportNumber = 0;
 
-    const reportProblems = (values: IBigmaacSettings) => {
+    // What the server makes of the saved settings: ignored values, locks.
+    const reportProblems = async () => {
+      const number = ++reportNumber;
+      let status: ISettingsStatus | null = null;
+      try {
+        status = await fetchServerStatus(app.serviceManager.serverSettings);
+      } catch (reason) {
+        console.warn('BigMaac: could not read the server’s status.', reason);
+      }
+      if (number !== reportNumber) {
+        return; // A later change has its own report.
+      }
+      const notices = settingsNotices(settings.user, status);
       if (problemId) {
         Notification.dismiss(problemId);
         problemId = '';
       }
-      const problems = validateSettings(values);
-      if (problems.length > 0) {
-        const details = problems
-          .map(p => `${p.setting}: ${p.message}`)
-          .join('; ');
+      if (notices.length > 0) {
+        const message = trans.__('BigMaac settings: %1', notices.join(' '));
         problemId = Notification.warning(
-          trans.__(
-            'BigMaac settings: %1. New kernels start without BigMaac until this is fixed.',
-            details
-          ),
+          // A toast shows 140 characters; the dialog shows every notice.
+          message.length <= Private.TOAST_LENGTH
+            ? message
+            : trans._n(
+                'BigMaac: %1 saved setting does not apply as written. See Details.',
+                'BigMaac: %1 saved settings do not apply as written. See Details.',
+                notices.length
+              ),
           {
             autoClose: false,
             actions: [
+              {
+                label: trans.__('Details'),
+                callback: () => void Private.showNotices(notices, trans)
+              },
               {
                 label: trans.__('Open Settings'),
                 callback: () =>
@@ -106,10 +131,10 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
     };
 
     // Toasts appear only once the notification plugin is up.
-    void app.restored.then(() => reportProblems(current));
+    void app.restored.then(() => reportProblems());
     settings.changed.connect(() => {
       const next = readSettings(settings.composite);
-      reportProblems(next);
+      void reportProblems();
       const policyChanged =
         JSON.stringify(policyFromSettings(next)) !==
         JSON.stringify(policyFromSettings(current));
@@ -133,6 +158,28 @@ export const settingsPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 namespace Private {
+  /** The longest message a JupyterLab toast shows whole. */
+  export const TOAST_LENGTH = 140;
+
+  /** Every notice about the saved settings, in a dialog. */
+  export async function showNotices(
+    notices: string[],
+    trans: TranslationBundle
+  ): Promise<void> {
+    const body = document.createElement('ul');
+    body.className = 'jp-BigmaacSettingsNotices';
+    for (const notice of notices) {
+      const item = document.createElement('li');
+      item.textContent = notice;
+      body.append(item);
+    }
+    await showDialog({
+      title: trans.__('BigMaac Settings Not Applied as Written'),
+      body: new Widget({ node: body }),
+      buttons: [Dialog.okButton({ label: trans.__('Close') })]
+    });
+  }
+
   /** Whether the agent's `initialize` result advertises `policy`. */
   export function supportsPolicy(info: unknown): boolean {
     const capabilities = (info as { capabilities?: Record<string, unknown> })

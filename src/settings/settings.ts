@@ -142,3 +142,139 @@ export function policyFromSettings(settings: IBigmaacSettings): IPolicy {
     }
   };
 }
+
+/** The settings' titles, as the Settings Editor shows them (schema/settings.json). */
+export const SETTING_TITLES: Readonly<Record<keyof IBigmaacSettings, string>> =
+  {
+    enabled: 'Enable BigMaac for new kernels',
+    minBigmaacSize: 'Disk-backed threshold',
+    minFrySize: 'Small-allocation (fries) threshold',
+    swapDir: 'Swap directory',
+    onDiskFull: 'When the disk is full',
+    autoPageout: 'Automatic page-out',
+    autoPageoutIdleSeconds: 'Idle seconds before page-out',
+    memoryPressurePercent: 'Memory pressure threshold (%)'
+  };
+
+/** The server's names of the settings a kernel is started with (docs/server.md). */
+const KERNEL_SETTING_NAMES: Partial<Record<keyof IBigmaacSettings, string>> = {
+  enabled: 'enabled',
+  minBigmaacSize: 'min_bigmaac_size',
+  minFrySize: 'min_fry_size',
+  swapDir: 'swap_dir',
+  onDiskFull: 'on_disk_full'
+};
+
+/** The source the server names for a value an administrator locked. */
+const LOCKED_SOURCE = 'admin (locked)';
+
+/** What `GET /bigmaac/status` says of the settings new kernels get. */
+export interface ISettingsStatus {
+  settings?: Record<string, unknown>;
+  sources?: Record<string, string>;
+  warnings?: string[];
+  userSettings?: { problems?: string[] };
+}
+
+/**
+ * What the user should know after editing the settings, one sentence each:
+ * values the server ignores (and what new kernels use instead), values an
+ * administrator locked, and the server's other warnings. Empty when the
+ * settings apply as written.
+ *
+ * `user` is what the user set (the settings file, without defaults);
+ * `status` is `null` when the server could not be asked.
+ */
+export function settingsNotices(
+  user: Partial<Record<string, unknown>>,
+  status: ISettingsStatus | null
+): string[] {
+  const notices: string[] = [];
+  const inForce = (key: keyof IBigmaacSettings): string => {
+    const name = KERNEL_SETTING_NAMES[key];
+    const value = name ? status?.settings?.[name] : undefined;
+    if (value === undefined) {
+      return 'new kernels use the administrator’s value or the default instead, with BigMaac on';
+    }
+    const source = status?.sources?.[name!];
+    return `new kernels use ${showValue(value)}${source ? ` (${source})` : ''} instead, with BigMaac on`;
+  };
+
+  // The rules the schema cannot check, known here without asking the server.
+  const checked = new Set<string>();
+  for (const problem of validateSettings(readSettings(user))) {
+    if (user[problem.setting] === undefined) {
+      continue;
+    }
+    checked.add(problem.setting);
+    notices.push(
+      `${SETTING_TITLES[problem.setting]}: ${problem.message}. It is ignored: ${inForce(problem.setting)}.`
+    );
+  }
+  // What else the server ignored, e.g. a hand-edited file.
+  const problems = status?.userSettings?.problems ?? [];
+  for (const problem of problems) {
+    const key = /^user setting (\w+) ignored/.exec(problem)?.[1] as
+      | keyof IBigmaacSettings
+      | undefined;
+    if (key && checked.has(key)) {
+      continue;
+    }
+    notices.push(
+      key && key in SETTING_TITLES
+        ? `${capitalize(problem)}: ${inForce(key)}.`
+        : `${capitalize(problem)}.`
+    );
+  }
+  // Values the user set that an administrator's lock overrides.
+  for (const key of Object.keys(KERNEL_SETTING_NAMES) as (keyof IBigmaacSettings)[]) {
+    const name = KERNEL_SETTING_NAMES[key]!;
+    const mine = user[key];
+    if (
+      mine === undefined ||
+      (key === 'swapDir' && mine === '') ||
+      status?.sources?.[name] !== LOCKED_SOURCE
+    ) {
+      continue;
+    }
+    const value = status.settings?.[name];
+    if (value !== undefined && sameValue(mine, value)) {
+      continue;
+    }
+    notices.push(
+      `${SETTING_TITLES[key]} is locked by your administrator: new kernels use ${showValue(value)}, not ${showValue(mine)}.`
+    );
+  }
+  // The server's other warnings, such as the fries tier turned off.
+  for (const warning of status?.warnings ?? []) {
+    if (!problems.includes(warning)) {
+      // It may start with a setting's name: left as the server wrote it.
+      notices.push(`${warning.replace(/[.\s]+$/, '')}.`);
+    }
+  }
+  return notices;
+}
+
+function showValue(value: unknown): string {
+  if (typeof value === 'boolean') {
+    return value ? 'on' : 'off';
+  }
+  return typeof value === 'string' ? `"${value}"` : String(value);
+}
+
+/** Sizes compare by bytes (`32m` is `32M`), other values as they are. */
+function sameValue(mine: unknown, inForce: unknown): boolean {
+  if (typeof mine === 'string' && typeof inForce === 'string') {
+    const a = parseSize(mine);
+    const b = parseSize(inForce);
+    if (a !== null && b !== null) {
+      return a === b;
+    }
+  }
+  return mine === inForce;
+}
+
+function capitalize(text: string): string {
+  const trimmed = text.replace(/[.\s]+$/, '');
+  return trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+}

@@ -43,11 +43,12 @@ export const statusBarPlugin: JupyterFrontEndPlugin<void> = {
     let subscription: IDisposable | null = null;
     let active = false;
 
-    // Poll the agent only while some kernel runs.
+    // Poll the agent only while some kernel runs, and only for the totals:
+    // with the panel closed, one `processes/list` per refresh.
     const onRunningChanged = () => {
       const running = Array.from(kernels.running()).length > 0;
       if (running && !subscription) {
-        subscription = model.subscribe();
+        subscription = model.subscribe({ totalsOnly: true });
       } else if (!running && subscription) {
         subscription.dispose();
         subscription = null;

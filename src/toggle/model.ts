@@ -11,7 +11,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { fetchKernelStates, IKernelBigmaacState } from '../panel';
-import { setNotebookEnabled } from './serverApi';
+import { setNotebookChoice, setNotebookEnabled } from './serverApi';
 import {
   IToggleState,
   METADATA_KEY,
@@ -83,6 +83,37 @@ export class NotebookToggleModel implements IDisposable {
       enabled,
       this._serverSettings
     );
+  }
+
+  /**
+   * Record a fuller choice (the panel's OOM fix): `enabled` and, when given,
+   * the threshold, in the metadata and in the server's registry, keeping
+   * the other keys of both.
+   */
+  async setChoice(choice: {
+    enabled: boolean;
+    min_bigmaac_size?: string;
+  }): Promise<void> {
+    const model = this.panel.model;
+    if (!model) {
+      return;
+    }
+    const section = withEnabled(model.getMetadata(METADATA_KEY), choice.enabled);
+    if (choice.min_bigmaac_size !== undefined) {
+      section.min_bigmaac_size = choice.min_bigmaac_size;
+    }
+    model.setMetadata(METADATA_KEY, section);
+    this._emit();
+    await setNotebookChoice(
+      this.panel.context.localPath,
+      choice,
+      this._serverSettings
+    );
+  }
+
+  /** Restart the notebook's kernel through its session, as its toolbar would. */
+  async restartKernel(): Promise<void> {
+    await this.panel.sessionContext.restartKernel();
   }
 
   /** Ask the server what the running kernel was started with. */

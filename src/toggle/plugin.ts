@@ -24,6 +24,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { readSettings, SETTINGS_PLUGIN_ID } from '../settings/settings';
+import { IBigmaacNotebooks } from '../tokens';
 import { NotebookToggleModel } from './model';
 import { BigmaacNotebookTool, ToggleButton } from './widgets';
 
@@ -40,11 +41,12 @@ const TOOLS_SECTION = 'bigmaac';
 /** The notebook widget factory whose toolbar gets the button. */
 const NOTEBOOK_FACTORY = 'Notebook';
 
-export const togglePlugin: JupyterFrontEndPlugin<void> = {
+export const togglePlugin: JupyterFrontEndPlugin<IBigmaacNotebooks> = {
   id: 'jupyterlab-bigmaac:notebook-toggle',
   description:
     'Turn BigMaac on or off for one notebook, saved in its metadata.',
   autoStart: true,
+  provides: IBigmaacNotebooks,
   requires: [INotebookTracker],
   optional: [
     IToolbarWidgetRegistry,
@@ -61,7 +63,7 @@ export const togglePlugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null
-  ): void => {
+  ): IBigmaacNotebooks => {
     const trans = (translator ?? nullTranslator).load('jupyterlab');
     const serverSettings = app.serviceManager.serverSettings;
     let userDefault = true;
@@ -174,5 +176,12 @@ export const togglePlugin: JupyterFrontEndPlugin<void> = {
           console.error('BigMaac: could not load the settings.', reason)
         );
     }
+
+    return {
+      find: path => {
+        const panel = tracker.find(p => p.context.localPath === path);
+        return panel ? modelFor(panel) : null;
+      }
+    };
   }
 };

@@ -62,3 +62,19 @@ export async function setNotebookEnabled(
     body: JSON.stringify({ ...current, enabled })
   });
 }
+
+/**
+ * Set `enabled` and, when given, `min_bigmaac_size` in the notebook's
+ * registry entry, keeping its other keys.
+ */
+export async function setNotebookChoice(
+  path: string,
+  choice: INotebookToggle,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<INotebookToggle> {
+  const current = await getNotebookToggle(path, settings);
+  return send(settings, path, {
+    method: 'PUT',
+    body: JSON.stringify({ ...current, ...choice })
+  });
+}

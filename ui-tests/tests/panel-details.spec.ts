@@ -4,8 +4,8 @@
  * follows an allocation, residency falls after "Page out", the per-variable
  * view names the ndarray, "Page out idle kernels" leaves a busy kernel alone,
  * and a real OOM kill (in a small memory cgroup of the
- * test's own) raises the banner, whose fix restarts the kernel with a lower
- * threshold.
+ * test's own) raises the banner, whose fix records a lower threshold in the
+ * notebook and restarts its kernel with it.
  */
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
@@ -349,6 +349,24 @@ test.describe('BigMaac panel details', () => {
       await expect(
         kernelRow(panel, notebook).locator('.jp-BigmaacPanel-state')
       ).toHaveText('on');
+      // The open notebook holds the choice too (saved with it), and its
+      // toolbar agrees with the kernel.
+      expect(
+        await page.evaluate(() =>
+          (window.jupyterapp.shell.currentWidget as any).model.getMetadata(
+            'bigmaac'
+          )
+        )
+      ).toEqual({ enabled: true, min_bigmaac_size: '8M' });
+      await expect(
+        page.locator('.jp-NotebookPanel-toolbar .jp-BigmaacToggle')
+      ).toContainText('BigMaac: on');
+      // The restarted kernel runs cells, with the lower threshold.
+      const check = await appendAndRun(
+        page,
+        'import os; print(os.environ["BIGMAAC_MIN_BIGMAAC_SIZE"])'
+      );
+      expect((await output(page, check)).trim()).toBe('8M');
     } finally {
       await page.notebook.close(false).catch(() => undefined);
       if (cgroup) {

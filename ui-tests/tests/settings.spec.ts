@@ -3,7 +3,8 @@
  * threshold reaching a new kernel, and page-out between cells that never
  * interrupts a Run All.
  */
-import { expect, test } from '@jupyterlab/galata';
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import type { Locator } from '@playwright/test';
 
 import {
   currentKernelId,
@@ -14,6 +15,21 @@ import {
 } from './bigmaacHelpers';
 
 const THRESHOLD = 'import os; print(os.environ.get("BIGMAAC_MIN_BIGMAAC_SIZE"))';
+
+/**
+ * The warning about the saved settings: the toast's summary, then every
+ * notice in the dialog its Details button opens.
+ */
+async function settingsNotices(page: IJupyterLabPageFixture): Promise<Locator> {
+  const summary = page.getByText(
+    /^BigMaac: \d+ saved settings? do(es)? not apply as written\. See Details\.$/
+  );
+  await expect(summary.first()).toBeVisible({ timeout: 20_000 });
+  await page.getByRole('button', { name: 'Details' }).first().click();
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText('BigMaac Settings Not Applied as Written');
+  return dialog.locator('.jp-BigmaacSettingsNotices li');
+}
 
 test.describe('BigMaac settings', () => {
   // The browser must see the server's settings file, not Galata's in-memory copy.
@@ -48,6 +64,34 @@ test.describe('BigMaac settings', () => {
     }
   });
 
+  test('says what a size looks like when the editor refuses one', async ({
+    page
+  }) => {
+    await page.evaluate(async () => {
+      await window.jupyterapp.commands.execute('settingeditor:open', {
+        query: 'BigMaac kernels'
+      });
+    });
+    const group = page
+      .locator('.jp-SettingsPanel')
+      .getByRole('group', { name: 'BigMaac kernels' });
+    const content = group.locator('.jp-FormGroup-content').filter({
+      has: page.getByRole('heading', {
+        name: 'Disk-backed threshold',
+        exact: true
+      })
+    });
+    await content.getByRole('textbox').fill('lots');
+    // JupyterLab's form shows the schema's own words (it offers no way to
+    // replace them); the description under the field says what it wants.
+    await expect(content.locator('.validationErrors')).toContainText(
+      'must match pattern'
+    );
+    await expect(content.locator('.jp-FormGroup-description')).toHaveText(
+      /Format: a whole number of bytes, or a whole number followed by K, M, G or T \(powers of 1024\), for example 32M; at least 4K\. Anything else \(1\.5G, 32 MB\) is refused, and the editor then says the value "must match pattern"\./
+    );
+  });
+
   test('refuses an invalid value with a reason', async ({ request }) => {
     for (const [values, reason] of [
       [{ minBigmaacSize: 'lots' }, /minBigmaacSize.*pattern|pattern.*minBigmaacSize/s],
@@ -73,9 +117,25 @@ test.describe('BigMaac settings', () => {
       minFrySize: '64M'
     });
     await page.goto();
-    await expect(
-      page.getByText(/must be below the disk-backed threshold "32M"/).first()
-    ).toBeVisible({ timeout: 20_000 });
+    // The server ignores the value and keeps BigMaac on: the warning says so.
+    const notices = await settingsNotices(page);
+    await expect(notices).toHaveText(
+      'Small-allocation (fries) threshold: "64M" must be below the disk-backed threshold "32M" (or 0 to turn the fries tier off). It is ignored: new kernels use "0" (admin) instead, with BigMaac on.'
+    );
+    await expect(page.getByText(/without BigMaac/)).toHaveCount(0);
+  });
+
+  test('names the locked swap directory and the one new kernels use', async ({
+    page,
+    request
+  }) => {
+    const status = await (await request.get('/bigmaac/status')).json();
+    expect(status.sources.swap_dir).toBe('admin (locked)');
+    await putUserSettings(request, { swapDir: '/var/tmp/my-own-swap' });
+    await page.goto();
+    await expect(await settingsNotices(page)).toHaveText(
+      `Swap directory is locked by your administrator: new kernels use "${status.settings.swap_dir}", not "/var/tmp/my-own-swap".`
+    );
   });
 
   test('a new kernel uses the threshold set in the Settings Editor', async ({
@@ -123,16 +183,36 @@ test.describe('BigMaac settings', () => {
       autoPageout: 'idle',
       autoPageoutIdleSeconds: 1
     });
+    // Every page-out the agent finishes is announced to every connection.
+    const pageouts: {
+      kernelId?: string;
+      reason: string;
+      ok: boolean;
+      at: number;
+    }[] = [];
+    page.on('websocket', socket => {
+      if (!socket.url().includes('/bigmaac/agent')) {
+        return;
+      }
+      socket.on('framereceived', frame => {
+        const message = JSON.parse(String(frame.payload));
+        if (message.method === 'pageout/finished') {
+          pageouts.push(message.params);
+        }
+      });
+    });
     // A fresh load sends the policy to the agent.
     await page.goto();
 
     await page.notebook.createNew();
+    // The first and last cells print the kernel's clock (ms) at the run's
+    // start and end, the clock the agent stamps its page-outs with.
     const cells = [
-      'import numpy as np, time\na = np.ones(64 * 2**20 // 8)',
+      'import numpy as np, time\nprint(int(time.time() * 1000))\na = np.ones(64 * 2**20 // 8)',
       'time.sleep(1.5)\na += 1',
       'time.sleep(1.5)\na *= 3',
       'time.sleep(1.5)\nb = a.copy()',
-      'time.sleep(1.5)\nprint(int(a.sum()), int(b.sum()), a[0], b[-1])'
+      'time.sleep(1.5)\nprint(int(a.sum()), int(b.sum()), a[0], b[-1])\nprint(int(time.time() * 1000))'
     ];
     await page.notebook.setCell(0, 'code', cells[0]);
     for (let i = 1; i < cells.length; i++) {
@@ -140,10 +220,18 @@ test.describe('BigMaac settings', () => {
     }
     const expected = `${8 * 2 ** 20 * 6} ${8 * 2 ** 20 * 6} 6.0 6.0`;
     expect(await page.notebook.run()).toBe(true);
+    const kernelId = await currentKernelId(page);
     const last = cells.length - 1;
-    expect(
-      ((await page.notebook.getCellTextOutput(last)) ?? []).join('').trim()
-    ).toBe(expected);
+    const lastLines = ((await page.notebook.getCellTextOutput(last)) ?? [])
+      .join('')
+      .trim()
+      .split('\n');
+    expect(lastLines[0]).toBe(expected);
+    const runStart = Number(
+      ((await page.notebook.getCellTextOutput(0)) ?? []).join('').trim()
+    );
+    const runEnd = Number(lastLines[1]);
+    expect(runEnd - runStart).toBeGreaterThan(4 * 1500);
     for (let i = 0; i < cells.length; i++) {
       // Every cell ran once, in order, without an error.
       await expect(
@@ -152,8 +240,21 @@ test.describe('BigMaac settings', () => {
     }
     await expect(page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')).toHaveCount(0);
 
-    // Idle long enough to be paged out: the data reads back intact.
-    await page.waitForTimeout(4000);
+    // Once idle for a second, the kernel is paged out, for being idle.
+    const mine = () => pageouts.filter(p => p.kernelId === kernelId);
+    await expect
+      .poll(() => mine().filter(p => p.reason === 'idle' && p.ok).length, {
+        timeout: 60_000,
+        message: 'an idle page-out after the run'
+      })
+      .toBeGreaterThan(0);
+    // None during the run: the kernel was never idle for a second in it.
+    const during = mine().filter(p => p.at > runStart && p.at <= runEnd);
+    expect(during).toEqual([]);
+    const idle = mine().find(p => p.reason === 'idle' && p.ok)!;
+    expect(idle.at).toBeGreaterThan(runEnd);
+
+    // The data reads back intact from disk.
     await page.notebook.addCell('code', 'print(int(a.sum()), int(b.sum()), a[0], b[-1])');
     expect(await runCellOutput(page, cells.length)).toBe(expected);
     await page.notebook.close(true);
