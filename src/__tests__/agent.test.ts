@@ -28,7 +28,8 @@ import {
   responseError,
   Sandbox,
   startAgent,
-  startBigProcess
+  startBigProcess,
+  startRawAgent
 } from './helpers';
 
 let sandbox: Sandbox;
@@ -157,6 +158,76 @@ describe('lifecycle', () => {
     expect(messages.map(m => m.id)).toEqual([null, 1, 2]);
     expect(messages[0].error?.code).toBe(ErrorCodes.ParseError);
     expect(messages[1].result).toHaveProperty('serverInfo');
+  });
+});
+
+describe('bad messages on stdio', () => {
+  it('answers JSON that is not a JSON-RPC message with -32600, and reads on', async () => {
+    const raw = startRawAgent(sandbox);
+    const bodies = [
+      '[]',
+      '{}',
+      '{"jsonrpc":"2.0"}',
+      '[{"jsonrpc":"2.0","id":5,"method":"processes/list"}]',
+      '{"jsonrpc":"1.0","id":6,"method":"initialize"}',
+      '{"jsonrpc":"2.0","id":7,"method":5}',
+      '{"jsonrpc":"2.0","id":null,"method":"initialize"}',
+      '{"jsonrpc":"2.0","id":{"a":1},"method":"initialize"}',
+      '42'
+    ];
+    bodies.forEach(body => raw.send(body));
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+    await raw.waitFor(m => m.id === 1);
+    // One answer per bad body, in order, each naming what is wrong; then initialize's.
+    expect(raw.messages.map(m => [m.id, m.error?.code])).toEqual([
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [6, ErrorCodes.InvalidRequest],
+      [7, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [1, undefined]
+    ]);
+    expect(raw.messages.slice(0, 9).map(m => m.error?.message)).toEqual([
+      'Invalid Request: batches are not supported',
+      'Invalid Request: "jsonrpc" must be "2.0"',
+      'Invalid Request: no method',
+      'Invalid Request: batches are not supported',
+      'Invalid Request: "jsonrpc" must be "2.0"',
+      'Invalid Request: method must be a string',
+      'Invalid Request: a request needs a string or number id',
+      'Invalid Request: id must be a string, a number or null',
+      'Invalid Request: a message must be a JSON object'
+    ]);
+    expect(raw.messages[9].result).toHaveProperty('serverInfo');
+    // The first `initialize` that was valid is the one that counted: none of the bad
+    // ones reached the handler, so this second one is refused as a second initialize.
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: {} });
+    await expect(raw.waitFor(m => m.id === 2)).resolves.toMatchObject({
+      error: { code: ErrorCodes.InvalidRequest, message: 'initialize may be sent only once' }
+    });
+    raw.send({ jsonrpc: '2.0', id: 3, method: 'shutdown' });
+    raw.send({ jsonrpc: '2.0', method: 'exit' });
+    await expect(raw.exited).resolves.toEqual({ code: 0, signal: null });
+    expect(raw.stderr()).toMatch(/bad message: Invalid Request: batches are not supported/);
+  });
+
+  it('leaves quietly when its client stops reading, without a crash or a parse error', async () => {
+    const raw = startRawAgent(sandbox);
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'stats/subscribe', params: { intervalMs: 100 } });
+    await raw.waitFor(m => m.id === 2);
+    // The reading end of the agent's stdout goes away, as when its parent dies: the next
+    // stats/update fails with EPIPE.
+    raw.child.stdout!.destroy();
+    await expect(raw.exited).resolves.toEqual({ code: 1, signal: null });
+    const stderr = raw.stderr();
+    expect(stderr).toMatch(/cannot write to the client: .*EPIPE/);
+    // Neither a crash on an unhandled rejection nor an answer to a "bad message".
+    expect(stderr).not.toMatch(/Unhandled|triggerUncaughtException|bad message|Parse error/);
   });
 });
 
