@@ -80,6 +80,62 @@ export interface BigProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Python that allocates `bytes`, writes a different byte at the start of each page, says
+ * "ready", then answers each "check" line on stdin with "intact" or "corrupt".
+ */
+export function verifyingScript(bytes: number): string {
+  return [
+    'import sys',
+    `a = bytearray(${bytes})`,
+    'expected = bytes(i % 251 for i in range(len(range(0, len(a), 4096))))',
+    'a[::4096] = expected',
+    'print("ready", flush=True)',
+    'for line in sys.stdin:',
+    '    print("intact" if a[::4096] == expected else "corrupt", flush=True)'
+  ].join('\n');
+}
+
+export interface VerifyingProcess extends BigProcess {
+  /** Asks the process to compare its memory with what it wrote: "intact" or "corrupt". */
+  check(): Promise<string>;
+}
+
+/** A real Python process under the library that can tell whether its data survived. */
+export async function startVerifyingProcess(
+  sandbox: Sandbox,
+  bytes: number,
+  kernelId = 'jest-kernel-verify'
+): Promise<VerifyingProcess> {
+  const child = await startPythonUnderLibrary(
+    sandbox,
+    verifyingScript(bytes),
+    kernelId,
+    'jest-verify',
+    'the verifying Python process'
+  );
+  return {
+    child,
+    pid: child.pid as number,
+    stop: stopper(child),
+    check: () =>
+      new Promise((resolvePromise, reject) => {
+        let answer = '';
+        const onData = (chunk: Buffer) => {
+          answer += chunk.toString();
+          const verdict = /(intact|corrupt)/.exec(answer);
+          if (verdict) {
+            child.stdout?.off('data', onData);
+            resolvePromise(verdict[1]);
+          }
+        };
+        child.stdout?.on('data', onData);
+        child.once('exit', () => reject(new Error('the verifying process exited')));
+        child.stdin?.write('check\n');
+      })
+  };
+}
+
 /** Resolves once `child` printed `marker` on stdout; rejects if it exits first. */
 export function waitForOutput(child: ChildProcess, marker: string, what: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {

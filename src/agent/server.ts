@@ -473,7 +473,8 @@ export class Agent {
           return;
         }
         lastSent = now;
-        const percentage = bytesTotal > 0 ? Math.floor((100 * bytesDone) / bytesTotal) : 100;
+        // No total yet: the process has not started (it may be stopped) or not counted.
+        const percentage = bytesTotal > 0 ? Math.floor((100 * bytesDone) / bytesTotal) : 0;
         send({ kind: 'report', bytesDone, bytesTotal, percentage });
       },
       end: (message: string) => send({ kind: 'end', message })
