@@ -28,7 +28,9 @@ import {
   responseError,
   Sandbox,
   startAgent,
-  startBigProcess
+  startBigProcess,
+  startRawAgent,
+  startVerifyingProcess
 } from './helpers';
 
 let sandbox: Sandbox;
@@ -160,6 +162,76 @@ describe('lifecycle', () => {
   });
 });
 
+describe('bad messages on stdio', () => {
+  it('answers JSON that is not a JSON-RPC message with -32600, and reads on', async () => {
+    const raw = startRawAgent(sandbox);
+    const bodies = [
+      '[]',
+      '{}',
+      '{"jsonrpc":"2.0"}',
+      '[{"jsonrpc":"2.0","id":5,"method":"processes/list"}]',
+      '{"jsonrpc":"1.0","id":6,"method":"initialize"}',
+      '{"jsonrpc":"2.0","id":7,"method":5}',
+      '{"jsonrpc":"2.0","id":null,"method":"initialize"}',
+      '{"jsonrpc":"2.0","id":{"a":1},"method":"initialize"}',
+      '42'
+    ];
+    bodies.forEach(body => raw.send(body));
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+    await raw.waitFor(m => m.id === 1);
+    // One answer per bad body, in order, each naming what is wrong; then initialize's.
+    expect(raw.messages.map(m => [m.id, m.error?.code])).toEqual([
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [6, ErrorCodes.InvalidRequest],
+      [7, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [null, ErrorCodes.InvalidRequest],
+      [1, undefined]
+    ]);
+    expect(raw.messages.slice(0, 9).map(m => m.error?.message)).toEqual([
+      'Invalid Request: batches are not supported',
+      'Invalid Request: "jsonrpc" must be "2.0"',
+      'Invalid Request: no method',
+      'Invalid Request: batches are not supported',
+      'Invalid Request: "jsonrpc" must be "2.0"',
+      'Invalid Request: method must be a string',
+      'Invalid Request: a request needs a string or number id',
+      'Invalid Request: id must be a string, a number or null',
+      'Invalid Request: a message must be a JSON object'
+    ]);
+    expect(raw.messages[9].result).toHaveProperty('serverInfo');
+    // The first `initialize` that was valid is the one that counted: none of the bad
+    // ones reached the handler, so this second one is refused as a second initialize.
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'initialize', params: {} });
+    await expect(raw.waitFor(m => m.id === 2)).resolves.toMatchObject({
+      error: { code: ErrorCodes.InvalidRequest, message: 'initialize may be sent only once' }
+    });
+    raw.send({ jsonrpc: '2.0', id: 3, method: 'shutdown' });
+    raw.send({ jsonrpc: '2.0', method: 'exit' });
+    await expect(raw.exited).resolves.toEqual({ code: 0, signal: null });
+    expect(raw.stderr()).toMatch(/bad message: Invalid Request: batches are not supported/);
+  });
+
+  it('leaves quietly when its client stops reading, without a crash or a parse error', async () => {
+    const raw = startRawAgent(sandbox);
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'stats/subscribe', params: { intervalMs: 100 } });
+    await raw.waitFor(m => m.id === 2);
+    // The reading end of the agent's stdout goes away, as when its parent dies: the next
+    // stats/update fails with EPIPE.
+    raw.child.stdout!.destroy();
+    await expect(raw.exited).resolves.toEqual({ code: 1, signal: null });
+    const stderr = raw.stderr();
+    expect(stderr).toMatch(/cannot write to the client: .*EPIPE/);
+    // Neither a crash on an unhandled rejection nor an answer to a "bad message".
+    expect(stderr).not.toMatch(/Unhandled|triggerUncaughtException|bad message|Parse error/);
+  });
+});
+
 describe('processes/list', () => {
   it('reports the process under the library with its disk-backed memory', async () => {
     const { connection } = await initializedAgent();
@@ -232,52 +304,121 @@ describe('process/get', () => {
 
 describe('process/pageout', () => {
   it('pages the process out and reports progress under the token', async () => {
-    const { connection } = await initializedAgent();
-    const progress: PageoutProgress[] = [];
-    connection.onNotification('$/progress', (params: ProgressParams<PageoutProgress>) => {
-      if (params.token === 'jest-token') {
-        progress.push(params.value);
+    const target = await startVerifyingProcess(sandbox, 96 * MiB, 'jest-kernel-progress');
+    try {
+      const { connection } = await initializedAgent();
+      const progress = recordNotifications<ProgressParams<PageoutProgress>>(
+        connection,
+        '$/progress'
+      );
+      const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
+      // Stopped, the process cannot start the page-out: the agent reports while it waits,
+      // so there is a `report` between `begin` and `end` however fast the disk is.
+      target.child.kill('SIGSTOP');
+      let result: Promise<PageoutResult>;
+      try {
+        result = connection.sendRequest<PageoutResult>('process/pageout', {
+          pid: target.pid,
+          workDoneToken: 'jest-token'
+        });
+        await progress.waitFor(p => p.token === 'jest-token' && p.value.kind === 'report');
+      } finally {
+        target.child.kill('SIGCONT');
       }
-    });
-    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
-    const result = await connection.sendRequest<PageoutResult>('process/pageout', {
-      pid: big.pid,
-      workDoneToken: 'jest-token'
-    });
-    // Every client hears of it, with the reason and the same figures.
-    const notice = await finished.waitFor(params => params.pid === big.pid);
-    expect(notice).toMatchObject({ reason: 'request', ok: true, kernelId: 'jest-kernel-0001' });
-    expect(notice.result?.bytesWritten).toBe(result.bytesWritten);
-    expect(result.pid).toBe(big.pid);
-    expect(result.residentBefore).toBeGreaterThanOrEqual(64 * MiB);
-    expect(result.residentAfter).toBeLessThan(result.residentBefore / 2);
-    expect(result.durationMs).toBeGreaterThanOrEqual(0);
-    expect(progress[0].kind).toBe('begin');
-    expect(progress[progress.length - 1].kind).toBe('end');
-    // The process's data survived: it still answers and is still listed with its memory.
-    const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
-    const after = processes.find(p => p.pid === big.pid);
-    expect(after?.diskBacked.bytes).toBeGreaterThanOrEqual(64 * MiB);
+      const answer = await result;
+      await progress.waitFor(p => p.token === 'jest-token' && p.value.kind === 'end');
+      const values = progress.received.filter(p => p.token === 'jest-token').map(p => p.value);
+      expect(values[0]).toMatchObject({ kind: 'begin', cancellable: true, percentage: 0 });
+      expect(values[values.length - 1]).toEqual({
+        kind: 'end',
+        message: `paged out ${answer.bytesWritten} bytes`
+      });
+      const reports = values.slice(1, -1);
+      expect(reports.length).toBeGreaterThanOrEqual(1);
+      for (const report of reports) {
+        expect(report.kind).toBe('report');
+        if (report.kind === 'report') {
+          expect(report.bytesDone).toBeLessThanOrEqual(Math.max(report.bytesTotal, 0));
+          expect(report.percentage).toBeGreaterThanOrEqual(0);
+          expect(report.percentage).toBeLessThanOrEqual(100);
+        }
+      }
+      // Every client hears of it, with the reason and the same figures.
+      const notice = await finished.waitFor(params => params.pid === target.pid);
+      expect(notice).toMatchObject({ reason: 'request', ok: true, kernelId: 'jest-kernel-progress' });
+      expect(notice.result?.bytesWritten).toBe(answer.bytesWritten);
+      expect(answer.pid).toBe(target.pid);
+      expect(answer.residentBefore).toBeGreaterThanOrEqual(96 * MiB);
+      expect(answer.residentAfter).toBeLessThan(answer.residentBefore / 2);
+      expect(answer.durationMs).toBeGreaterThanOrEqual(0);
+      // The process's data survived, and it is still listed with its memory.
+      await expect(target.check()).resolves.toBe('intact');
+      const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
+      const after = processes.find(p => p.pid === target.pid);
+      expect(after?.diskBacked.bytes).toBeGreaterThanOrEqual(96 * MiB);
+    } finally {
+      await target.stop();
+    }
   });
 
-  it('ends a cancelled page-out with -32800 or its result, and stays usable', async () => {
-    const { connection } = await initializedAgent();
-    const source = new CancellationTokenSource();
-    const request = connection.sendRequest<PageoutResult>(
-      'process/pageout',
-      { pid: big.pid },
-      source.token
-    );
-    source.cancel();
+  it('cancels a page-out with -32800, leaving the data in RAM and intact', async () => {
+    const target = await startVerifyingProcess(sandbox, 64 * MiB, 'jest-kernel-cancel');
     try {
-      const result = await request;
-      expect(result.pid).toBe(big.pid); // finished before the cancel arrived
-    } catch (error) {
-      expect((error as { code: number }).code).toBe(ErrorCodes.RequestCancelled);
+      const { connection } = await initializedAgent();
+      const progress = recordNotifications<ProgressParams<PageoutProgress>>(
+        connection,
+        '$/progress'
+      );
+      const source = new CancellationTokenSource();
+      // Stopped, the process cannot start the page-out before the cancel reaches it.
+      target.child.kill('SIGSTOP');
+      let error: Promise<{ code: number; data?: { code?: string } }>;
+      try {
+        error = responseError(
+          connection.sendRequest<PageoutResult>(
+            'process/pageout',
+            { pid: target.pid, workDoneToken: 'cancel-token' },
+            source.token
+          )
+        );
+        // `begin` goes out once the page-out is under way in the agent.
+        await progress.waitFor(p => p.token === 'cancel-token' && p.value.kind === 'begin');
+        source.cancel();
+        // The agent handles messages in order: once this is answered, the cancel was seen.
+        await connection.sendRequest('processes/list');
+        // The addon forwards the cancel to the process at its next 100 ms wait, after which
+        // it reports again: two more reports and the cancel is in the process's segment.
+        const seen = progress.received.length;
+        await progress.waitFor(p => p.token === 'cancel-token' && p.value.kind === 'report', seen);
+        await progress.waitFor(
+          p => p.token === 'cancel-token' && p.value.kind === 'report',
+          progress.received.length
+        );
+      } finally {
+        target.child.kill('SIGCONT');
+      }
+      await expect(error).resolves.toMatchObject({
+        code: ErrorCodes.RequestCancelled,
+        data: { code: 'ECANCELLED' }
+      });
+      await expect(
+        progress.waitFor(p => p.token === 'cancel-token' && p.value.kind === 'end')
+      ).resolves.toMatchObject({ value: { message: 'page-out cancelled' } });
+      // Nothing was paged out, and the data is what the process wrote.
+      const { process: details } = await connection.sendRequest<ProcessGetResult>(
+        'process/get',
+        { pid: target.pid }
+      );
+      expect(details.residency?.resident).toBeGreaterThanOrEqual(64 * MiB);
+      await expect(target.check()).resolves.toBe('intact');
+      // The agent stays usable: the next page-out of the same process completes.
+      await expect(
+        connection.sendRequest<PageoutResult>('process/pageout', { pid: target.pid })
+      ).resolves.toHaveProperty('pid', target.pid);
+      await expect(target.check()).resolves.toBe('intact');
+    } finally {
+      await target.stop();
     }
-    await expect(
-      connection.sendRequest<PageoutResult>('process/pageout', { pid: big.pid })
-    ).resolves.toHaveProperty('pid', big.pid);
   });
 
   it('answers a second page-out of the same process with -32103 while the first runs', async () => {

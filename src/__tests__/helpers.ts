@@ -80,6 +80,62 @@ export interface BigProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Python that allocates `bytes`, writes a different byte at the start of each page, says
+ * "ready", then answers each "check" line on stdin with "intact" or "corrupt".
+ */
+export function verifyingScript(bytes: number): string {
+  return [
+    'import sys',
+    `a = bytearray(${bytes})`,
+    'expected = bytes(i % 251 for i in range(len(range(0, len(a), 4096))))',
+    'a[::4096] = expected',
+    'print("ready", flush=True)',
+    'for line in sys.stdin:',
+    '    print("intact" if a[::4096] == expected else "corrupt", flush=True)'
+  ].join('\n');
+}
+
+export interface VerifyingProcess extends BigProcess {
+  /** Asks the process to compare its memory with what it wrote: "intact" or "corrupt". */
+  check(): Promise<string>;
+}
+
+/** A real Python process under the library that can tell whether its data survived. */
+export async function startVerifyingProcess(
+  sandbox: Sandbox,
+  bytes: number,
+  kernelId = 'jest-kernel-verify'
+): Promise<VerifyingProcess> {
+  const child = await startPythonUnderLibrary(
+    sandbox,
+    verifyingScript(bytes),
+    kernelId,
+    'jest-verify',
+    'the verifying Python process'
+  );
+  return {
+    child,
+    pid: child.pid as number,
+    stop: stopper(child),
+    check: () =>
+      new Promise((resolvePromise, reject) => {
+        let answer = '';
+        const onData = (chunk: Buffer) => {
+          answer += chunk.toString();
+          const verdict = /(intact|corrupt)/.exec(answer);
+          if (verdict) {
+            child.stdout?.off('data', onData);
+            resolvePromise(verdict[1]);
+          }
+        };
+        child.stdout?.on('data', onData);
+        child.once('exit', () => reject(new Error('the verifying process exited')));
+        child.stdin?.write('check\n');
+      })
+  };
+}
+
 /** Resolves once `child` printed `marker` on stdout; rejects if it exits first. */
 export function waitForOutput(child: ChildProcess, marker: string, what: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -325,4 +381,88 @@ export function oneLine(stderr: string): string {
   const lines = stderr.trimEnd().split('\n');
   expect(lines).toHaveLength(1);
   return lines[0];
+}
+
+/** One message the agent wrote on stdout, parsed. */
+export interface RawMessage {
+  id?: number | string | null;
+  method?: string;
+  result?: unknown;
+  error?: { code: number; message: string };
+  params?: unknown;
+}
+
+/** The agent bundle on stdio without a JSON-RPC library: frames written and parsed by hand. */
+export interface RawAgent {
+  child: ChildProcess;
+  /** Writes one Content-Length frame; a string body is sent as it is. */
+  send(body: unknown): void;
+  /** Every message parsed so far, in order. */
+  readonly messages: RawMessage[];
+  /** The first message, seen before or after the call, that satisfies `accept`. */
+  waitFor(accept: (message: RawMessage) => boolean): Promise<RawMessage>;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function frame(body: string): string {
+  return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+export function startRawAgent(sandbox: Sandbox, args: string[] = []): RawAgent {
+  const child = spawn(process.execPath, [BUNDLE, 'agent', ...args], {
+    env: sandbox.env(),
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
+  let stderr = '';
+  child.stderr.on('data', chunk => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(done =>
+    child.on('exit', (code, signal) => done({ code, signal }))
+  );
+  const messages: RawMessage[] = [];
+  const waiters: { accept: (m: RawMessage) => boolean; done: (m: RawMessage) => void }[] = [];
+  let pending = Buffer.alloc(0);
+  child.stdout.on('data', (chunk: Buffer) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      const header = /^Content-Length: (\d+)\r\n\r\n/.exec(pending.toString('latin1'));
+      if (!header) {
+        // Wait for the rest of a header; anything else is a message without framing.
+        const start = pending.toString('latin1', 0, 'Content-Length: '.length);
+        if (!'Content-Length: '.startsWith(start)) {
+          throw new Error(`not a frame on the agent's stdout: ${pending.toString().slice(0, 80)}`);
+        }
+        return;
+      }
+      const start = header[0].length;
+      const end = start + Number(header[1]);
+      if (pending.length < end) {
+        return;
+      }
+      const message = JSON.parse(pending.subarray(start, end).toString('utf8')) as RawMessage;
+      pending = pending.subarray(end);
+      messages.push(message);
+      for (const waiter of [...waiters]) {
+        if (waiter.accept(message)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.done(message);
+        }
+      }
+    }
+  });
+  return {
+    child,
+    messages,
+    send: body => {
+      child.stdin.write(frame(typeof body === 'string' ? body : JSON.stringify(body)));
+    },
+    waitFor: accept => {
+      const earlier = messages.find(accept);
+      return earlier
+        ? Promise.resolve(earlier)
+        : new Promise(done => waiters.push({ accept, done }));
+    },
+    stderr: () => stderr,
+    exited
+  };
 }

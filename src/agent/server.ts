@@ -7,7 +7,6 @@ import {
   createMessageConnection,
   MessageConnection,
   ResponseMessage,
-  StreamMessageReader,
   StreamMessageWriter
 } from 'vscode-jsonrpc/node';
 
@@ -51,6 +50,7 @@ import { PolicyEngine } from './policies';
 import { applyPolicy } from './policyConfig';
 import { getProcessWithResidency, listProcesses, measureResident, pidProblem } from './processes';
 import { StatsSampler } from './sampler';
+import { CheckedMessageReader } from './transport';
 import { SERVER_NAME, VERSION } from './version';
 import { watchParent } from './watchdog';
 
@@ -105,18 +105,21 @@ export class Agent {
   private inFlight = 0;
   private lastActivity = Date.now();
   private stopWatchdog: (() => void) | undefined;
-  /** Kept to answer a body that is not JSON, which the connection only reports. */
+  /** Kept to answer bodies the connection only reports (not JSON) or drops (not JSON-RPC). */
+  private readonly reader: CheckedMessageReader;
   private readonly writer: StreamMessageWriter;
+  private writeFailed = false;
 
   constructor(private readonly options: AgentOptions) {
+    this.reader = new CheckedMessageReader(options.input, (reason, id) => {
+      log(`bad message: ${reason}`);
+      this.answerError(id, ErrorCodes.InvalidRequest, reason);
+    });
     this.writer = new StreamMessageWriter(options.output);
-    this.connection = createMessageConnection(
-      new StreamMessageReader(options.input),
-      this.writer
-    );
+    this.connection = createMessageConnection(this.reader, this.writer);
     this.exits = new ExitTracker(
       () => loadAddon().segmentDir(),
-      exit => void this.connection.sendNotification(Methods.processExited, exit)
+      exit => this.notify(Methods.processExited, exit)
     );
     this.policies = new PolicyEngine({
       list: () => this.list(),
@@ -130,11 +133,8 @@ export class Agent {
     this.sampler = new StatsSampler({
       list: () => this.list(),
       onUpdate: params =>
-        void this.connection.sendNotification(Methods.statsUpdate, {
-          ...params,
-          container: containerMemory(this.cgroup)
-        }),
-      onChanged: params => void this.connection.sendNotification(Methods.processesChanged, params),
+        this.notify(Methods.statsUpdate, { ...params, container: containerMemory(this.cgroup) }),
+      onChanged: params => this.notify(Methods.processesChanged, params),
       onError: error => log(`cannot sample processes: ${(error as Error)?.message ?? error}`)
     });
     this.registerHandlers();
@@ -158,19 +158,43 @@ export class Agent {
         this.exit();
       });
     }
-    this.connection.onError(([error]) => {
+    this.reader.onError(error => {
+      // A stream error (errno code) is stdin failing; anything else is a malformed frame.
+      if ((error as NodeJS.ErrnoException).code !== undefined) {
+        log(`cannot read from the client: ${error.message}`);
+        return;
+      }
       log(`bad message: ${error.message}`);
       // JSON-RPC 2.0: a body that does not parse gets -32700 with a null id.
-      void this.writer.write({
-        jsonrpc: '2.0',
-        id: null,
-        error: { code: ErrorCodes.ParseError, message: `Parse error: ${error.message}` }
-      } as ResponseMessage);
+      this.answerError(null, ErrorCodes.ParseError, `Parse error: ${error.message}`);
+    });
+    // A failed write (EPIPE once the client is gone) is reported here and by the promise
+    // of the write; the connection then closes, and the agent leaves as when stdin closes.
+    this.writer.onError(([error]) => {
+      if (!this.writeFailed) {
+        this.writeFailed = true;
+        log(`cannot write to the client: ${error.message}`);
+      }
     });
     // The client closed our stdin without `exit`: answer what was already sent, then go.
     this.connection.onClose(() => this.exitWhenIdle());
     this.connection.listen();
     debug(`listening (protocol ${PROTOCOL_VERSION}, pid ${process.pid})`);
+  }
+
+  /** Sends a notification; a failed write is logged once by the writer, never thrown. */
+  private notify(method: string, params: unknown): void {
+    try {
+      this.connection.sendNotification(method, params).catch(() => undefined);
+    } catch {
+      // The connection is closed (its writer failed): nobody is left to tell.
+    }
+  }
+
+  /** An error response the connection cannot send itself (the message never reached it). */
+  private answerError(id: number | string | null, code: number, message: string): void {
+    const response: ResponseMessage = { jsonrpc: '2.0', id, error: { code, message } };
+    this.writer.write(response).catch(() => undefined);
   }
 
   private registerHandlers(): void {
@@ -389,7 +413,7 @@ export class Agent {
         ...fields,
         at: Date.now()
       };
-      void this.connection.sendNotification(Methods.pageoutFinished, params);
+      this.notify(Methods.pageoutFinished, params);
     };
     try {
       const result = await this.pageouts.pageout(pid, options);
@@ -438,7 +462,7 @@ export class Agent {
       throw invalidParams('workDoneToken must be a string or a number');
     }
     const send = (value: PageoutProgress) => {
-      void this.connection.sendNotification(Methods.progress, { token, value });
+      this.notify(Methods.progress, { token, value });
     };
     send({ kind: 'begin', title: `Paging out process ${pid}`, cancellable: true, percentage: 0 });
     let lastSent = 0;
@@ -449,7 +473,8 @@ export class Agent {
           return;
         }
         lastSent = now;
-        const percentage = bytesTotal > 0 ? Math.floor((100 * bytesDone) / bytesTotal) : 100;
+        // No total yet: the process has not started (it may be stopped) or not counted.
+        const percentage = bytesTotal > 0 ? Math.floor((100 * bytesDone) / bytesTotal) : 0;
         send({ kind: 'report', bytesDone, bytesTotal, percentage });
       },
       end: (message: string) => send({ kind: 'end', message })

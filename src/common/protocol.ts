@@ -50,15 +50,18 @@ export namespace Methods {
  * the numbers.
  */
 export namespace ErrorCodes {
-  /** JSON-RPC: the request is not allowed now (after `shutdown`, a second `initialize`). */
+  /** JSON-RPC: the body is not JSON; answered with a null id. */
+  export const ParseError = -32700;
+  /**
+   * JSON-RPC: the request is not allowed now (after `shutdown`, a second `initialize`), or
+   * the body is JSON but not a JSON-RPC 2.0 message.
+   */
   export const InvalidRequest = -32600;
   /** JSON-RPC: the params are not what the method takes. */
   export const InvalidParams = -32602;
   /** JSON-RPC: the method does not exist. */
   export const MethodNotFound = -32601;
   /** JSON-RPC: the agent failed for a reason listed nowhere else. */
-  /** The body of a message is not JSON: answered with a null id. */
-  export const ParseError = -32700;
   export const InternalError = -32603;
   /**
    * Sent by the Jupyter server's websocket proxy, never by the agent: the agent cannot be
