@@ -232,6 +232,27 @@ describe('bad messages on stdio', () => {
   });
 });
 
+describe('a broken stderr', () => {
+  it('does not stop the agent from answering and exiting as told', async () => {
+    const raw = startRawAgent(sandbox);
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} });
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'shutdown' });
+    await raw.waitFor(m => m.id === 2);
+    // Nobody reads its stderr any more; the next log line there fails with EPIPE.
+    raw.child.stderr!.destroy();
+    raw.send('{"jsonrpc": "2.0", "id": 3,');
+    const died = raw.exited.then(how => {
+      throw new Error(`the agent died (${JSON.stringify(how)}) instead of answering`);
+    });
+    died.catch(() => undefined); // it rejects at the normal exit too, after the race
+    const answer = raw.waitFor(m => m.error?.code === ErrorCodes.ParseError);
+    await expect(Promise.race([answer, died])).resolves.toHaveProperty('id', null);
+    raw.send({ jsonrpc: '2.0', method: 'exit' });
+    // 0: it lived to hear `exit` after `shutdown`; a crash on the EPIPE would be 1.
+    await expect(raw.exited).resolves.toEqual({ code: 0, signal: null });
+  });
+});
+
 describe('processes/list', () => {
   it('reports the process under the library with its disk-backed memory', async () => {
     const { connection } = await initializedAgent();

@@ -1,7 +1,14 @@
 /**
  * The rules behind `bigmaac doctor`'s kernel and LD_PRELOAD checks, and the ages `show` prints.
  */
-import { checkKernel, checkPreload, swapDirectory } from '../cli/doctor';
+import {
+  checkKernel,
+  checkMemoryLimit,
+  checkPreload,
+  MemoryLimit,
+  swapDirectory,
+  systemSwapBytes
+} from '../cli/doctor';
 import { formatAge } from '../cli/units';
 
 describe('checkKernel', () => {
@@ -14,13 +21,86 @@ describe('checkKernel', () => {
     const older = checkKernel('5.10.0-28-amd64');
     expect(older.status).toBe('warning');
     expect(older.message).toMatch(/lacks MADV_POPULATE_WRITE \(Linux 5\.14/);
-    expect(older.message).not.toContain('MADV_PAGEOUT');
+    expect(older.message.split('lacks')[1]).not.toContain('MADV_PAGEOUT');
+    expect(older.message).toMatch(/has O_TMPFILE, MADV_PAGEOUT; lacks/);
     expect(checkKernel('5.3.18').message).toMatch(/MADV_PAGEOUT .*MADV_POPULATE_WRITE/);
   });
 
   it('fails on a kernel without O_TMPFILE and warns on a release it cannot read', () => {
     expect(checkKernel('3.10.0-1160.el7.x86_64')).toMatchObject({ status: 'error' });
     expect(checkKernel('unknown')).toMatchObject({ status: 'warning' });
+  });
+});
+
+describe('checkKernel and cachestat', () => {
+  it('names every feature on 6.5 and later', () => {
+    expect(checkKernel('6.5.0')).toEqual({
+      name: 'kernel',
+      status: 'ok',
+      message: 'Linux 6.5.0: O_TMPFILE, MADV_PAGEOUT, MADV_POPULATE_WRITE, cachestat'
+    });
+  });
+
+  it('says mincore stands in for cachestat before 6.5, without a warning', () => {
+    const result = checkKernel('6.1.0-18-amd64');
+    expect(result.status).toBe('ok');
+    expect(result.message).toBe(
+      'Linux 6.1.0-18-amd64 has O_TMPFILE, MADV_PAGEOUT, MADV_POPULATE_WRITE; lacks ' +
+        'cachestat (Linux 6.5, for residency with dirty bytes; mincore is used instead, ' +
+        'dirty bytes unknown)'
+    );
+  });
+});
+
+describe('checkMemoryLimit', () => {
+  const GiB = 1024 ** 3;
+  const cgroup = (limit: number | undefined, usage: number): MemoryLimit => ({
+    version: 2,
+    path: '/sys/fs/cgroup/jest',
+    limit,
+    usage
+  });
+
+  it('is content with a limit well above the usage and the dirty budget', () => {
+    const result = checkMemoryLimit(cgroup(4 * GiB, GiB), { BIGMAAC_DIRTY_BUDGET: '1G' }, 0);
+    expect(result).toEqual({
+      name: 'memory',
+      status: 'ok',
+      message: 'cgroup v2 limit 4.00 GiB, 1.00 GiB in use (/sys/fs/cgroup/jest)'
+    });
+  });
+
+  it('warns when the usage is near the limit', () => {
+    const result = checkMemoryLimit(cgroup(4 * GiB, 3.8 * GiB), {}, 0);
+    expect(result.status).toBe('warning');
+    expect(result.message).toMatch(/: 95% of the limit is in use: the OOM killer is near/);
+  });
+
+  it('warns when the dirty budget is close to the limit or above it, or not a size', () => {
+    const close = checkMemoryLimit(cgroup(4 * GiB, GiB), { BIGMAAC_DIRTY_BUDGET: '3G' }, 0);
+    expect(close.status).toBe('warning');
+    expect(close.message).toMatch(/BIGMAAC_DIRTY_BUDGET \(3\.00 GiB\) is close to the limit/);
+    const above = checkMemoryLimit(cgroup(4 * GiB, GiB), { BIGMAAC_DIRTY_BUDGET: '8G' }, 0);
+    expect(above.message).toMatch(/\(8\.00 GiB\) is at or above the limit/);
+    const bad = checkMemoryLimit(cgroup(4 * GiB, GiB), { BIGMAAC_DIRTY_BUDGET: 'lots' }, 0);
+    expect(bad).toMatchObject({ status: 'warning' });
+    expect(bad.message).toMatch(/BIGMAAC_DIRTY_BUDGET='lots' is not a size/);
+    // 0 turns the budget off: nothing to warn about.
+    expect(checkMemoryLimit(cgroup(4 * GiB, GiB), { BIGMAAC_DIRTY_BUDGET: '0' }, 0).status).toBe(
+      'ok'
+    );
+  });
+
+  it('warns when there is neither a memory limit nor swap', () => {
+    const none = checkMemoryLimit(cgroup(undefined, GiB), {}, 0);
+    expect(none.status).toBe('warning');
+    expect(none.message).toMatch(/no memory limit and no swap: the pressure policy needs a limit/);
+    expect(checkMemoryLimit(cgroup(undefined, GiB), {}, 2 * GiB).status).toBe('ok');
+  });
+
+  it('reads the swap size from /proc/meminfo', () => {
+    expect(systemSwapBytes()).toEqual(expect.any(Number));
+    expect(systemSwapBytes('/nonexistent/meminfo')).toBeUndefined();
   });
 });
 

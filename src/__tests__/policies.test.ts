@@ -207,6 +207,64 @@ describe('idle page-out', () => {
     expect(await resident(agent, kernel.pid)).toBeGreaterThanOrEqual(8 * MiB);
   });
 
+  /** Two processes of one kernel, the one the agent lists (and pages out) first first. */
+  async function twoProcessKernel(kernelId: string): Promise<[BigProcess, BigProcess]> {
+    const a = await bigProcess(8, kernelId);
+    const b = await bigProcess(8, kernelId);
+    return a.pid < b.pid ? [a, b] : [b, a];
+  }
+
+  it('runs one idle round at a time: a round cut short waits, the next one does the work', async () => {
+    const [first, second] = await twoProcessKernel('jest-kernel-rounds');
+    const { agent, finished } = await idleAgent();
+    // The round of the first idle period gets stuck on the stopped first process.
+    first.child.kill('SIGSTOP');
+    try {
+      await kernelState(agent, 'jest-kernel-rounds', 'idle');
+      await sleep(1500);
+      // A blip: the round is cancelled, and the new idle period's round is due after 1 s,
+      // while the cancelled page-out still waits for the stopped process.
+      await kernelState(agent, 'jest-kernel-rounds', 'busy');
+      await kernelState(agent, 'jest-kernel-rounds', 'idle');
+      await sleep(2500);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    // The new round pages out the first process, then the second.
+    await finished.waitFor(p => p.pid === second.pid && p.ok);
+    await sleep(1500);
+    const seen = (pid: number) =>
+      finished.received.filter(p => p.pid === pid).map(p => (p.ok ? 'ok' : p.error?.code));
+    // Never two page-outs of one process at once (EBUSY_PAGEOUT), never one twice.
+    expect(seen(first.pid)).toEqual(['ECANCELLED', 'ok']);
+    expect(seen(second.pid)).toEqual(['ok']);
+  }, 30000);
+
+  it('stops a round cut short: the rest waits for the next idle period', async () => {
+    const [first, second] = await twoProcessKernel('jest-kernel-early');
+    const { agent, finished } = await idleAgent();
+    first.child.kill('SIGSTOP');
+    try {
+      await kernelState(agent, 'jest-kernel-early', 'idle');
+      await sleep(1500);
+      await kernelState(agent, 'jest-kernel-early', 'busy');
+      // The next idle period's page-out is due only after 60 s.
+      await agent.connection.sendRequest('policy/set', { idlePageout: { idleSeconds: 60 } });
+      await kernelState(agent, 'jest-kernel-early', 'idle');
+      await sleep(500);
+    } finally {
+      first.child.kill('SIGCONT');
+    }
+    await expect(finished.waitFor(p => p.pid === first.pid)).resolves.toMatchObject({
+      ok: false,
+      error: { code: 'ECANCELLED' }
+    });
+    // The cancelled round does not go on with the kernel's other process.
+    await sleep(2000);
+    expect(finished.received.filter(p => p.pid === second.pid)).toEqual([]);
+    expect(await resident(agent, second.pid)).toBeGreaterThanOrEqual(8 * MiB);
+  }, 30000);
+
   it('ignores a malformed kernel/state and keeps serving', async () => {
     const { agent } = await idleAgent();
     await agent.connection.sendNotification('kernel/state', { state: 'idle' });

@@ -12,7 +12,7 @@ import {
   StreamMessageWriter
 } from 'vscode-jsonrpc/node';
 
-import { PageoutFinishedParams, ProcessExitedParams } from '../common/protocol';
+import { PageoutFinishedParams, ProcessExitedParams, ProcessGetResult } from '../common/protocol';
 import {
   allocatingScript,
   BUNDLE,
@@ -23,6 +23,7 @@ import {
   recordNotifications,
   requireArtifacts,
   Sandbox,
+  steppingScript,
   waitForOutput
 } from './helpers';
 
@@ -104,19 +105,30 @@ function spawnIn(cgroup: MemoryCgroup | undefined, argv: string[], env: NodeJS.P
   return child;
 }
 
-/** Python under the library, as a kernel, inside `cgroup`; resolves once it said "ready". */
+/**
+ * Python under the library inside `cgroup`, as a kernel unless `kernelId` is undefined;
+ * resolves once it said "ready".
+ */
 async function python(
   cgroup: MemoryCgroup,
   script: string,
-  kernelId: string
+  kernelId: string | undefined
 ): Promise<ChildProcess> {
   const child = spawnIn(cgroup, [PYTHON, '-c', script], {
     LD_PRELOAD: LIBRARY,
     BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
-    BIGMAAC_KERNEL_ID: kernelId
+    ...(kernelId === undefined ? {} : { BIGMAAC_KERNEL_ID: kernelId })
   });
-  await waitForOutput(child, 'ready', `python ${kernelId}`);
+  await waitForOutput(child, 'ready', `python ${kernelId ?? '(not a kernel)'}`);
   return child;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise(done => setTimeout(done, ms));
+}
+
+function kernelState(connection: MessageConnection, kernelId: string, state: string) {
+  return connection.sendNotification('kernel/state', { kernelId, state });
 }
 
 /** The agent bundle (inside `cgroup` when given), initialized. */
@@ -186,6 +198,87 @@ describe('memory pressure', () => {
     await new Promise(done => setTimeout(done, 3000));
     expect(finished.received.map(p => p.pid)).toEqual([idle.pid]);
   }, 60000);
+});
+
+describe('memory pressure order', () => {
+  it('pages out idle kernels, most resident first, then other processes; never a busy one', async () => {
+    const cgroup = makeMemoryCgroup(1024 * MiB);
+    cgroups.push(cgroup);
+    const connection = await agent(cgroup);
+    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
+    await connection.sendRequest('policy/set', {
+      idlePageout: { enabled: false },
+      pressure: { enabled: false }
+    });
+    // Started smallest first, so that neither pid order nor start order is the answer.
+    const plain = await python(cgroup, allocatingScript(160 * MiB), undefined);
+    const idleSmall = await python(cgroup, allocatingScript(100 * MiB), 'jest-order-small');
+    const busy = await python(cgroup, allocatingScript(120 * MiB), 'jest-order-busy');
+    const idleLarge = await python(cgroup, allocatingScript(220 * MiB), 'jest-order-large');
+    await kernelState(connection, 'jest-order-small', 'idle');
+    await kernelState(connection, 'jest-order-large', 'idle');
+    await kernelState(connection, 'jest-order-busy', 'busy');
+    // A threshold that the busy kernel alone keeps exceeded: every candidate goes.
+    expect(cgroup.usage()).toBeGreaterThan(0.05 * 1024 * MiB);
+    await connection.sendRequest('policy/set', {
+      pressure: { enabled: true, thresholdPercent: 5 }
+    });
+    await finished.waitFor(p => p.pid === plain.pid);
+    // Time for a wrong extra page-out (the busy kernel, or one twice) to show.
+    await sleep(3000);
+    expect(finished.received.map(p => [p.pid, p.reason, p.ok])).toEqual([
+      [idleLarge.pid, 'pressure', true],
+      [idleSmall.pid, 'pressure', true],
+      [plain.pid, 'pressure', true]
+    ]);
+    expect(finished.received[2].kernelId).toBeUndefined();
+    expect(finished.received[0].result?.residentBefore).toBeGreaterThanOrEqual(200 * MiB);
+    // The busy kernel's memory is all still in RAM.
+    const { process: details } = await connection.sendRequest<ProcessGetResult>('process/get', {
+      pid: busy.pid
+    });
+    expect(details.residency?.resident).toBeGreaterThanOrEqual(120 * MiB);
+  }, 90000);
+
+  it('tries a kernel again after its pressure page-out failed', async () => {
+    const cgroup = makeMemoryCgroup(640 * MiB);
+    cgroups.push(cgroup);
+    const connection = await agent(cgroup);
+    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
+    await connection.sendRequest('policy/set', {
+      idlePageout: { enabled: false },
+      pressure: { enabled: false }
+    });
+    const kernel = await python(cgroup, steppingScript(), 'jest-retry');
+    const grow = async (mib: number) => {
+      const grown = waitForOutput(kernel, 'grown', 'the stepping kernel');
+      kernel.stdin!.write(`${mib}\n`);
+      await grown;
+    };
+    await grow(160);
+    await kernelState(connection, 'jest-retry', 'idle');
+    // Stopped, the process cannot answer: the page-out fails after the library's 5 s.
+    kernel.kill('SIGSTOP');
+    try {
+      await connection.sendRequest('policy/set', {
+        pressure: { enabled: true, thresholdPercent: 10 }
+      });
+      await expect(finished.waitFor(p => p.pid === kernel.pid)).resolves.toMatchObject({
+        reason: 'pressure',
+        ok: false,
+        error: { code: 'ETIMEDOUT' }
+      });
+    } finally {
+      kernel.kill('SIGCONT');
+    }
+    // Continued, it may still serve the request it was sent; then it holds new memory.
+    await grow(160);
+    // Still idle, still over the threshold: tried again, and this time it works.
+    await expect(finished.waitFor(p => p.pid === kernel.pid && p.ok)).resolves.toMatchObject({
+      reason: 'pressure',
+      kernelId: 'jest-retry'
+    });
+  }, 90000);
 });
 
 describe('OOM explanation', () => {

@@ -28,7 +28,15 @@ describe('formatBytes', () => {
     [1024, '1.00 KiB'],
     [64 * 2 ** 20, '64.0 MiB'],
     [1.5 * 2 ** 30, '1.50 GiB'],
-    [300 * 2 ** 30, '300 GiB']
+    [300 * 2 ** 30, '300 GiB'],
+    // Just under a unit: rounding carries into it, never "1024 MiB".
+    [2 ** 30 - 1, '1.00 GiB'],
+    [1023.9 * 2 ** 20, '1.00 GiB'],
+    [1023.4 * 2 ** 20, '1023 MiB'],
+    [2 ** 20 - 1, '1.00 MiB'],
+    // Just under a width: three significant digits, never "100.0" or "10.00".
+    [99.96 * 2 ** 20, '100 MiB'],
+    [9.999 * 2 ** 20, '10.0 MiB']
   ])('prints %d as %s', (bytes, text) => {
     expect(formatBytes(bytes)).toBe(text);
   });

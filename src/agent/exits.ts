@@ -55,11 +55,13 @@ export class ExitTracker {
     const at = Date.now();
     const current = new Map(processes.map(info => [info.pid, info]));
     for (const [pid, entry] of this.watched) {
-      if (current.get(pid)?.startTime === entry.info.startTime) {
+      const now = current.get(pid);
+      if (now?.startTime === entry.info.startTime) {
         continue;
       }
       this.watched.delete(pid);
-      this.record(this.judge(entry, segments, at));
+      // A live process with the same pid owns the segment named after it now.
+      this.record(this.judge(entry, now === undefined ? segments : 'reused', at));
     }
     for (const info of processes) {
       const entry = this.watched.get(info.pid);
@@ -88,9 +90,13 @@ export class ExitTracker {
     this.onExit(exit);
   }
 
+  /**
+   * `segments` is 'reused' when another BigMaac process has the pid now: the segment named
+   * after it is the newcomer's, so it says nothing about how the old one ended.
+   */
   private judge(
     entry: Watched,
-    segments: Set<number> | undefined,
+    segments: Set<number> | undefined | 'reused',
     at: number
   ): ProcessExitedParams {
     const { pid, startTime, kernelId } = entry.info;
@@ -99,16 +105,26 @@ export class ExitTracker {
     if (segments === undefined) {
       return verdict('unknown', 'the segment directory could not be read');
     }
-    if (!segments.has(pid)) {
+    if (segments !== 'reused' && !segments.has(pid)) {
       return verdict('exited', 'it removed its own stats segment, as a normal exit does');
     }
     const cgroup = entry.cgroup;
     const before = cgroup ? this.baseline(entry, cgroup, at) : undefined;
     const after = cgroup ? oomKillCount(cgroup) : undefined;
-    if (cgroup && before !== undefined && after !== undefined && after > before) {
+    const ooms = cgroup && before !== undefined && after !== undefined ? after - before : 0;
+    if (segments === 'reused') {
+      const reused = 'its pid was taken by another BigMaac process before the agent looked';
+      return ooms > 0
+        ? verdict(
+            'oom-killed',
+            `${reused}; its memory cgroup ${cgroup!.path} counted ${ooms} new OOM kill(s)`
+          )
+        : verdict('unknown', `${reused}, so whether it cleaned up cannot be told`);
+    }
+    if (ooms > 0) {
       return verdict(
         'oom-killed',
-        `its memory cgroup ${cgroup.path} counted ${after - before} new OOM kill(s) ` +
+        `its memory cgroup ${cgroup!.path} counted ${ooms} new OOM kill(s) ` +
           'while it disappeared without cleaning up'
       );
     }

@@ -20,6 +20,8 @@ import { copyPolicy, DEFAULT_POLICY } from './policyConfig';
 export const PRESSURE_CHECK_MS = 1000;
 /** A process that is not a kernel is paged out for pressure at most this often. */
 export const PRESSURE_REPEAT_MS = 60000;
+/** A kernel's process whose pressure page-out failed is tried again after this long. */
+export const PRESSURE_RETRY_MS = 10000;
 
 export interface PolicyHooks {
   /** Every live process under the library. */
@@ -41,11 +43,22 @@ interface KernelActivity {
   idle: boolean;
   /** When it last turned idle, ms since the Unix epoch. */
   idleSince: number;
-  /** Paged out (by either policy) since it last ran: not again until it runs. */
-  pagedOut: boolean;
+  /**
+   * Grows whenever the kernel starts running or turns idle anew. Automatic page-outs
+   * belong to the period in which they were decided and stop once it has ended.
+   */
+  period: number;
+  /** Its processes paged out (by either policy) in this period: not again until it runs. */
+  pagedOut: Set<number>;
+  /** Its processes whose pressure page-out failed in this period, and when. */
+  pressureFailedAt: Map<number, number>;
+  /** The idle round of this period has run (or was decided): it runs once per period. */
+  idleRoundDone: boolean;
   timer?: NodeJS.Timeout;
   /** Cancels the automatic page-outs of its processes in flight. */
   running: Set<() => void>;
+  /** The last of its automatic page-outs queued: they run one at a time, never alongside. */
+  queue: Promise<unknown>;
 }
 
 export class PolicyEngine {
@@ -93,27 +106,46 @@ export class PolicyEngine {
     let kernel = this.kernels.get(kernelId);
     if (state === 'dead') {
       if (kernel) {
-        clearTimeout(kernel.timer);
+        this.endPeriod(kernel);
         this.kernels.delete(kernelId);
       }
       return;
     }
     if (!kernel) {
-      kernel = { idle: false, idleSince: 0, pagedOut: false, running: new Set() };
+      kernel = {
+        idle: false,
+        idleSince: 0,
+        period: 0,
+        pagedOut: new Set(),
+        pressureFailedAt: new Map(),
+        idleRoundDone: false,
+        running: new Set(),
+        queue: Promise.resolve()
+      };
       this.kernels.set(kernelId, kernel);
     }
     if (state === 'idle') {
       if (!kernel.idle) {
+        this.endPeriod(kernel);
         kernel.idle = true;
         kernel.idleSince = Date.now();
-        kernel.pagedOut = false;
         this.scheduleIdle(kernelId, kernel);
       }
       return;
     }
     // Busy, starting, restarting...: it runs (or will) and must not be paged out now.
+    // Any such state re-arms the idle page-out, even a blip such as the panel's silent
+    // probe of variables: the agent cannot tell which cells touched memory.
+    this.endPeriod(kernel);
     kernel.idle = false;
-    kernel.pagedOut = false;
+  }
+
+  /** Ends the kernel's current period: its timer stops and its page-outs in flight too. */
+  private endPeriod(kernel: KernelActivity): void {
+    kernel.period += 1;
+    kernel.pagedOut.clear();
+    kernel.pressureFailedAt.clear();
+    kernel.idleRoundDone = false;
     clearTimeout(kernel.timer);
     kernel.timer = undefined;
     this.cancelRunning(kernel);
@@ -137,20 +169,21 @@ export class PolicyEngine {
     clearTimeout(kernel.timer);
     kernel.timer = undefined;
     const { enabled, idleSeconds } = this.policy.idlePageout;
-    if (!this.started || !enabled || !kernel.idle || kernel.pagedOut) {
+    if (!this.started || !enabled || !kernel.idle || kernel.idleRoundDone) {
       return;
     }
+    const period = kernel.period;
     const delay = Math.max(0, kernel.idleSince + idleSeconds * 1000 - Date.now());
-    kernel.timer = setTimeout(() => void this.idleReached(kernelId, kernel), delay);
+    kernel.timer = setTimeout(() => void this.idleReached(kernelId, kernel, period), delay);
     kernel.timer.unref();
   }
 
-  private async idleReached(kernelId: string, kernel: KernelActivity): Promise<void> {
+  private async idleReached(kernelId: string, kernel: KernelActivity, period: number) {
     kernel.timer = undefined;
-    if (!kernel.idle || kernel.pagedOut || this.kernels.get(kernelId) !== kernel) {
+    if (!this.inPeriod(kernelId, kernel, period) || kernel.idleRoundDone) {
       return;
     }
-    kernel.pagedOut = true;
+    kernel.idleRoundDone = true;
     let processes: ProcessInfo[];
     try {
       processes = this.hooks.list().filter(p => p.kernelId === kernelId);
@@ -159,11 +192,47 @@ export class PolicyEngine {
       return;
     }
     for (const process of processes) {
-      if (!kernel.idle) {
-        return;
-      }
-      await this.pageoutFor(kernel, process, 'idle');
+      await this.kernelPageout(kernelId, kernel, period, process, 'idle');
     }
+  }
+
+  /** True while `period` is the kernel's current one and it is idle and still known. */
+  private inPeriod(kernelId: string, kernel: KernelActivity, period: number): boolean {
+    return kernel.idle && kernel.period === period && this.kernels.get(kernelId) === kernel;
+  }
+
+  /**
+   * Pages out one process of an idle kernel, after the kernel's automatic page-outs
+   * queued before it, unless its idle period ended meanwhile or the process was paged out
+   * in it already. Resolves true when it was paged out (now or before).
+   */
+  private kernelPageout(
+    kernelId: string,
+    kernel: KernelActivity,
+    period: number,
+    process: ProcessInfo,
+    reason: PageoutReason
+  ): Promise<boolean> {
+    const run = kernel.queue.then(async () => {
+      if (!this.started || !this.inPeriod(kernelId, kernel, period)) {
+        return false;
+      }
+      if (kernel.pagedOut.has(process.pid)) {
+        return true;
+      }
+      const ok = await this.pageoutFor(kernel, process, reason);
+      if (kernel.period === period) {
+        if (ok) {
+          kernel.pagedOut.add(process.pid);
+          kernel.pressureFailedAt.delete(process.pid);
+        } else if (reason === 'pressure') {
+          kernel.pressureFailedAt.set(process.pid, Date.now());
+        }
+      }
+      return ok;
+    });
+    kernel.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** One automatic page-out, cancelled if the kernel turns busy meanwhile. */
@@ -228,18 +297,20 @@ export class PolicyEngine {
       if (!this.started || !this.policy.pressure.enabled || this.excess() === 0) {
         return;
       }
-      // The kernel may have turned busy since the candidates were chosen.
-      if (kernel && !kernel.idle) {
-        continue;
-      }
       if (kernel) {
-        kernel.pagedOut = true;
-        clearTimeout(kernel.timer);
+        // Skipped inside when the kernel turned busy since the candidates were chosen.
+        await this.kernelPageout(process.kernelId, kernel, kernel.period, process, 'pressure');
       } else {
         this.pressurePagedAt.set(process.pid, Date.now());
+        await this.pageoutFor(undefined, process, 'pressure');
       }
-      await this.pageoutFor(kernel, process, 'pressure');
     }
+  }
+
+  /** The process's last pressure page-out in this idle period failed less than a retry ago. */
+  private failedLately(kernel: KernelActivity, process: ProcessInfo): boolean {
+    const at = kernel.pressureFailedAt.get(process.pid);
+    return at !== undefined && Date.now() - at < PRESSURE_RETRY_MS;
   }
 
   /**
@@ -264,7 +335,7 @@ export class PolicyEngine {
       // A kernel whose state was never reported may be busy: left alone.
       .filter(({ process, kernel }) =>
         kernel
-          ? kernel.idle && !kernel.pagedOut
+          ? kernel.idle && !kernel.pagedOut.has(process.pid) && !this.failedLately(kernel, process)
           : !process.kernelId && !this.pressurePagedAt.has(process.pid)
       );
     const measured = await Promise.all(

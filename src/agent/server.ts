@@ -517,6 +517,9 @@ export function runAgent(parentPid?: number): void {
   // Anything printed by mistake must not corrupt the protocol stream.
   console.log = console.error;
   console.info = console.error;
+  // When the parent dies, stderr may be a broken pipe too: with nowhere left to log, an
+  // unhandled EPIPE there must not take the agent down before it has cleaned up.
+  process.stderr.on('error', () => undefined);
   const agent = new Agent({
     input: process.stdin,
     output: process.stdout,

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'path';
 import { addonCandidates, loadAddon } from '../agent/addon';
 import { CliError, ExitCode } from './errors';
 import { findLibrary, nearestExisting } from './run';
-import { formatBytes, formatTable } from './units';
+import { formatBytes, formatTable, parseSize } from './units';
 
 export type CheckStatus = 'ok' | 'warning' | 'error';
 
@@ -171,21 +171,83 @@ export function memoryCgroup(root = '/sys/fs/cgroup'): MemoryLimit | undefined {
   return undefined;
 }
 
-export function checkMemoryLimit(cgroup = memoryCgroup()): CheckResult {
+/** Bytes of swap the machine has (SwapTotal in /proc/meminfo); undefined when unreadable. */
+export function systemSwapBytes(meminfo = '/proc/meminfo'): number | undefined {
+  try {
+    const match = /^SwapTotal:\s+(\d+) kB$/m.exec(readFileSync(meminfo, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Usage at or above this share of the limit is worth a warning. */
+const NEAR_LIMIT = 0.9;
+/** A dirty budget at or above this share of the limit leaves too little room for the rest. */
+const BUDGET_SHARE = 0.5;
+
+/**
+ * The memory cgroup's limit: a warning when usage is near it, when the dirty budget set in
+ * BIGMAAC_DIRTY_BUDGET is close to it or above, or when there is neither a limit nor swap
+ * (the pressure policy needs a limit, and nothing but the OOM killer is left).
+ */
+export function checkMemoryLimit(
+  cgroup = memoryCgroup(),
+  env: NodeJS.ProcessEnv = process.env,
+  swapBytes: number | undefined = systemSwapBytes()
+): CheckResult {
   if (!cgroup) {
     return check('memory', 'warning', 'cannot read the memory cgroup of this process');
   }
   const usage = cgroup.usage === undefined ? '' : `, ${formatBytes(cgroup.usage)} in use`;
   const limit =
     cgroup.limit === undefined ? 'no memory limit' : `limit ${formatBytes(cgroup.limit)}`;
-  return check('memory', 'ok', `cgroup v${cgroup.version} ${limit}${usage} (${cgroup.path})`);
+  const summary = `cgroup v${cgroup.version} ${limit}${usage} (${cgroup.path})`;
+  const problems: string[] = [];
+  if (cgroup.limit === undefined) {
+    if (swapBytes === 0) {
+      problems.push(
+        'no memory limit and no swap: the pressure policy needs a limit to act on, and ' +
+          "when RAM runs out only the kernel's OOM killer is left"
+      );
+    }
+  } else {
+    if (cgroup.usage !== undefined && cgroup.usage >= NEAR_LIMIT * cgroup.limit) {
+      const share = Math.round((100 * cgroup.usage) / cgroup.limit);
+      problems.push(
+        `${share}% of the limit is in use: the OOM killer is near; ` +
+          "'bigmaac pageout --all' gives disk-backed memory back"
+      );
+    }
+    const budget = env.BIGMAAC_DIRTY_BUDGET;
+    if (budget !== undefined && budget !== '' && budget !== '0') {
+      let bytes: number | undefined;
+      try {
+        bytes = parseSize(budget);
+      } catch {
+        problems.push(`BIGMAAC_DIRTY_BUDGET='${budget}' is not a size`);
+      }
+      if (bytes !== undefined && bytes >= BUDGET_SHARE * cgroup.limit) {
+        const where = bytes >= cgroup.limit ? 'at or above' : 'close to';
+        problems.push(
+          `BIGMAAC_DIRTY_BUDGET (${formatBytes(bytes)}) is ${where} the limit: dirty ` +
+            'swap-file pages can fill the cgroup before write-back starts; leave it unset ' +
+            '(a quarter of the limit) or lower it'
+        );
+      }
+    }
+  }
+  if (problems.length > 0) {
+    return check('memory', 'warning', `${summary}: ${problems.join('; ')}`);
+  }
+  return check('memory', 'ok', summary);
 }
 
 /** Kernel features the library uses, and the release that brought each. */
 interface KernelFeature {
   name: string;
   since: [number, number];
-  /** What lacking it means. */
+  /** What lacking it means: `ok` when the library has a fallback that works as well. */
   missing: CheckStatus;
   why: string;
 }
@@ -197,6 +259,12 @@ const KERNEL_FEATURES: KernelFeature[] = [
     since: [5, 14],
     missing: 'warning',
     why: 'fast first touch of big allocations'
+  },
+  {
+    name: 'cachestat',
+    since: [6, 5],
+    missing: 'ok',
+    why: 'residency with dirty bytes; mincore is used instead, dirty bytes unknown'
   }
 ];
 
@@ -210,13 +278,19 @@ export function checkKernel(kernelRelease: string = release()): CheckResult {
   const older = (since: [number, number]) =>
     version[0] < since[0] || (version[0] === since[0] && version[1] < since[1]);
   const missing = KERNEL_FEATURES.filter(feature => older(feature.since));
+  const present = KERNEL_FEATURES.filter(feature => !older(feature.since));
+  const names = present.map(feature => feature.name).join(', ');
   if (missing.length === 0) {
-    const names = KERNEL_FEATURES.map(feature => feature.name).join(', ');
     return check('kernel', 'ok', `Linux ${kernelRelease}: ${names}`);
   }
-  const status = missing.some(f => f.missing === 'error') ? 'error' : 'warning';
+  const status = missing.some(f => f.missing === 'error')
+    ? 'error'
+    : missing.some(f => f.missing === 'warning')
+      ? 'warning'
+      : 'ok';
   const lacks = missing.map(f => `${f.name} (Linux ${f.since.join('.')}, for ${f.why})`);
-  return check('kernel', status, `Linux ${kernelRelease} lacks ${lacks.join(', ')}`);
+  const has = present.length > 0 ? `has ${names}; ` : '';
+  return check('kernel', status, `Linux ${kernelRelease} ${has}lacks ${lacks.join(', ')}`);
 }
 
 /** Allocators that replace malloc the way BigMaac does. */
@@ -249,7 +323,7 @@ export function runChecks(dir: string, env: NodeJS.ProcessEnv = process.env): Do
     checkLibrary(env),
     checkAddon(),
     ...checkSwapDir(dir),
-    checkMemoryLimit(),
+    checkMemoryLimit(memoryCgroup(), env),
     checkKernel(),
     checkPreload(env.LD_PRELOAD)
   ];

@@ -33,7 +33,14 @@ export function formatBytes(bytes: number): string {
   if (unit === 0) {
     return `${value} B`;
   }
-  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  const digitsFor = (v: number) => (v >= 100 ? 0 : v >= 10 ? 1 : 2);
+  // Rounding can carry into the next unit (1023.9 MiB is "1.00 GiB", not "1024 MiB")...
+  if (Number(value.toFixed(digitsFor(value))) >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  // ...or into the next width (99.96 is "100", not "100.0").
+  const digits = digitsFor(Number(value.toFixed(digitsFor(value))));
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
