@@ -441,7 +441,8 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     }
     closedir(d);
     free(copy);
-    qsort(pids, *count < capacity ? *count : capacity, sizeof *pids, compare_pids);
+    if (pids && capacity)
+        qsort(pids, *count < capacity ? *count : capacity, sizeof *pids, compare_pids);
     return BIGMAAC_OK;
 }
 

@@ -1217,6 +1217,19 @@ struct dirty_sample {
     unsigned long long dirty, writeback;
 };
 
+/* Over a run: peaks (writeback: dirty and under write-back together) and the mean of the
+ * bytes waiting, which one late wake-up of the control thread on a loaded machine does
+ * not move much. */
+struct dirty_run {
+    struct dirty_sample peak;
+    unsigned long long sum, samples;
+};
+
+static unsigned long long dirty_mean(const struct dirty_run *r)
+{
+    return r->samples ? r->sum / r->samples : 0;
+}
+
 static unsigned long long stat_field(const char *text, const char *key)
 {
     char *at = strstr(text, key);
@@ -1243,7 +1256,7 @@ static struct dirty_sample cgroup_dirty(struct cgroup *cg)
  * until the workload has written everything (or died). Returns the workload's ready line
  * (empty if it died), the peak, and leaves the child running when it is ready. */
 static bool hold_sampling_dirty(struct cgroup *cg, const char *const *extra, struct child *c,
-                                struct dirty_sample *peak)
+                                struct dirty_run *run)
 {
     char *argv[] = {(char *)workload, "hold", "1G", NULL};
     snprintf(spawn_cgroup, sizeof spawn_cgroup, "%s", cg->dir);
@@ -1251,14 +1264,16 @@ static bool hold_sampling_dirty(struct cgroup *cg, const char *const *extra, str
     spawn_cgroup[0] = '\0';
     if (rc != 0)
         return false;
-    *peak = (struct dirty_sample){0, 0};
+    memset(run, 0, sizeof *run);
     struct pollfd ready = {.fd = fileno(c->out), .events = POLLIN};
     while (poll(&ready, 1, 5) == 0) {
         struct dirty_sample now = cgroup_dirty(cg);
-        if (now.dirty > peak->dirty)
-            peak->dirty = now.dirty;
-        if (now.dirty + now.writeback > peak->writeback)
-            peak->writeback = now.dirty + now.writeback; /* both together */
+        if (now.dirty > run->peak.dirty)
+            run->peak.dirty = now.dirty;
+        if (now.dirty + now.writeback > run->peak.writeback)
+            run->peak.writeback = now.dirty + now.writeback;
+        run->sum += now.dirty;
+        run->samples++;
     }
     char line[64];
     return read_line(c, line, sizeof line) && !strncmp(line, "ready", 5);
@@ -1269,7 +1284,7 @@ static bool hold_sampling_dirty(struct cgroup *cg, const char *const *extra, str
  * waiting for write-back stay near the budget. Bytes under write-back are bounded by the
  * disk, not by us (the program's stores cannot be throttled): on a busy disk they pass it,
  * so dirty_peak (both together) is reported, not bounded. */
-static int in_cgroup_dirty_budget(struct cgroup *cg, struct dirty_sample *with_budget,
+static int in_cgroup_dirty_budget(struct cgroup *cg, struct dirty_run *with_budget,
                                   uint64_t *budget, uint64_t *dirty_peak)
 {
     struct child c;
@@ -1285,9 +1300,11 @@ static int in_cgroup_dirty_budget(struct cgroup *cg, struct dirty_sample *with_b
     CHECK(s.stats.counters.budget_writebacks > 0 && *dirty_peak > *budget / 2,
           "the budget never started a write-back (%llu MiB dirty seen)",
           (unsigned long long)*dirty_peak >> 20);
-    /* Checked every 20 ms, on a machine whose cores are shared: some slack. */
-    CHECK(with_budget->dirty <= 2 * *budget, "%llu MiB waited for write-back, budget %llu MiB",
-          with_budget->dirty >> 20, (unsigned long long)*budget >> 20);
+    /* On average: the peak depends on how late the control thread gets a core. */
+    CHECK(dirty_mean(with_budget) <= *budget,
+          "%llu MiB waited for write-back on average (peak %llu), budget %llu MiB",
+          dirty_mean(with_budget) >> 20, with_budget->peak.dirty >> 20,
+          (unsigned long long)*budget >> 20);
     say(&c, "verify");
     CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
     say(&c, "exit");
@@ -1301,7 +1318,9 @@ static int test_cgroup_dirty_budget(void)
     struct cgroup cg;
     if (geteuid() != 0 || !cgroup_create(&cg, "268435456"))
         return SKIP;
-    struct dirty_sample with = {0, 0}, without = {0, 0};
+    struct dirty_run with, without;
+    memset(&with, 0, sizeof with);
+    memset(&without, 0, sizeof without);
     uint64_t budget = 0, dirty_peak = 0;
     int result = in_cgroup_dirty_budget(&cg, &with, &budget, &dirty_peak);
     kill_leftover_children();
@@ -1315,17 +1334,21 @@ static int test_cgroup_dirty_budget(void)
             say(&c, "exit");
         finish(&c);
         kill_leftover_children();
-        if (without.dirty <= with.dirty || without.dirty <= 2 * budget) {
-            fprintf(stderr, "  without a budget %llu MiB waited for write-back, with it %llu MiB\n",
-                    without.dirty >> 20, with.dirty >> 20);
+        /* Without: up to the limit (256 MiB), and more on average than with it. */
+        if (without.peak.dirty <= 3 * budget || dirty_mean(&without) <= dirty_mean(&with)) {
+            fprintf(stderr, "  waiting for write-back without a budget: peak %llu MiB, mean "
+                    "%llu MiB (with it: mean %llu MiB)\n", without.peak.dirty >> 20,
+                    dirty_mean(&without) >> 20, dirty_mean(&with) >> 20);
             result = FAIL;
         }
     }
     cgroup_remove(&cg);
-    printf("  waiting for write-back at most %llu MiB with the %llu MiB budget (%llu MiB without);"
-           " with write-back in flight %llu MiB (%llu without); the library saw %llu MiB\n",
-           with.dirty >> 20, (unsigned long long)budget >> 20, without.dirty >> 20,
-           with.writeback >> 20, without.writeback >> 20, (unsigned long long)dirty_peak >> 20);
+    printf("  waiting for write-back: mean %llu, peak %llu MiB with the %llu MiB budget (mean "
+           "%llu, peak %llu without); with write-back in flight, peak %llu (%llu without); the "
+           "library saw %llu MiB\n", dirty_mean(&with) >> 20, with.peak.dirty >> 20,
+           (unsigned long long)budget >> 20, dirty_mean(&without) >> 20, without.peak.dirty >> 20,
+           with.peak.writeback >> 20, without.peak.writeback >> 20,
+           (unsigned long long)dirty_peak >> 20);
     return result;
 }
 
