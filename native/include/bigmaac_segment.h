@@ -305,9 +305,9 @@ BIGMAAC_API int bigmaac_pageout_start(const char *dir, int32_t pid,
 
 /* Current progress without waiting. BIGMAAC_OK when finished (status has the result,
  * kept in req: it stays available), BIGMAAC_IN_PROGRESS while queued or running,
- * NO_PROCESS if the process died, TIMEOUT while the process is stopped (SIGSTOP, a
- * debugger; the page-out goes on when it resumes) or the request was not picked up and
- * the process's heartbeat is over 5 s old. RESULT_LOST if the page-out finished and a
+ * NO_PROCESS if the process died, TIMEOUT when the process's heartbeat is over 5 s old
+ * and the request is still queued or the process is stopped half-way through it
+ * (SIGSTOP, a debugger; the page-out goes on when it resumes). RESULT_LOST if the page-out finished and a
  * later request (another requester's) finished too before this one was polled. */
 BIGMAAC_API int bigmaac_pageout_poll(struct bigmaac_pageout_request *req,
                                      struct bigmaac_pageout_status *status);

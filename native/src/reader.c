@@ -441,7 +441,8 @@ int bigmaac_list(const char *dir, int32_t *pids, size_t capacity, size_t *count)
     }
     closedir(d);
     free(copy);
-    qsort(pids, *count < capacity ? *count : capacity, sizeof *pids, compare_pids);
+    if (pids && capacity)
+        qsort(pids, *count < capacity ? *count : capacity, sizeof *pids, compare_pids);
     return BIGMAAC_OK;
 }
 
@@ -581,8 +582,9 @@ static bool process_stopped(int32_t pid)
 }
 
 /* A queued request is picked up at once by a working control thread, whose heartbeat
- * is at most a second old; a stopped process (SIGSTOP, debugger) lets it age. Only
- * judged while queued: a running page-out legitimately delays the heartbeat. */
+ * is at most a second old; a stopped process (SIGSTOP, debugger) lets it age. A running
+ * page-out legitimately delays the heartbeat: then it counts only if the process is
+ * stopped. */
 static bool control_thread_alive(struct bigmaac_pageout_request *req)
 {
     uint64_t heartbeat;
@@ -629,9 +631,11 @@ int bigmaac_pageout_poll(struct bigmaac_pageout_request *req, struct bigmaac_pag
     struct bigmaac_identity who = {.pid = req->pid, .start_time = req->start_time};
     if (bigmaac_check_alive(&who) != BIGMAAC_OK)
         return BIGMAAC_ERR_NO_PROCESS;
-    /* Stopped (SIGSTOP, a debugger), queued or half-way: it cannot go on until resumed. */
-    if (process_stopped(req->pid) ||
-        (status->state == BIGMAAC_PAGEOUT_QUEUED && !control_thread_alive(req)))
+    /* Queued with no heartbeat for 5 s: nobody serves it. Half-way, a long page-out holds
+     * the heartbeat back legitimately: only a stopped process (SIGSTOP, a debugger) with
+     * an old heartbeat times out. Either way the same 5 s of grace. */
+    if (!control_thread_alive(req) &&
+        (status->state == BIGMAAC_PAGEOUT_QUEUED || process_stopped(req->pid)))
         return BIGMAAC_ERR_TIMEOUT;
     return BIGMAAC_IN_PROGRESS;
 }
