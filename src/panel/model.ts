@@ -145,7 +145,10 @@ export type OomFix = 'enable' | 'lower-threshold';
 /** An open notebook, through its BigMaac toggle (src/toggle). */
 export interface IOpenNotebook {
   /** Record the choice in the notebook's metadata and the server's registry. */
-  setChoice(toggle: { enabled: boolean; min_bigmaac_size?: string }): Promise<void>;
+  setChoice(toggle: {
+    enabled: boolean;
+    min_bigmaac_size?: string;
+  }): Promise<void>;
   /** Restart its kernel through its session context. */
   restartKernel(): Promise<void>;
 }

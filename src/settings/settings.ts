@@ -143,7 +143,7 @@ export function policyFromSettings(settings: IBigmaacSettings): IPolicy {
   };
 }
 
-/** The settings' titles, as the Settings Editor shows them (schema/settings.json). */
+/** The settings' titles, as the Settings Editor shows them (schema). */
 export const SETTING_TITLES: Readonly<Record<keyof IBigmaacSettings, string>> =
   {
     enabled: 'Enable BigMaac for new kernels',
@@ -156,7 +156,7 @@ export const SETTING_TITLES: Readonly<Record<keyof IBigmaacSettings, string>> =
     memoryPressurePercent: 'Memory pressure threshold (%)'
   };
 
-/** The server's names of the settings a kernel is started with (docs/server.md). */
+/** The server's names of the settings a kernel starts with (docs/server.md). */
 const KERNEL_SETTING_NAMES: Partial<Record<keyof IBigmaacSettings, string>> = {
   enabled: 'enabled',
   minBigmaacSize: 'min_bigmaac_size',
@@ -197,7 +197,8 @@ export function settingsNotices(
       return 'new kernels use the administrator’s value or the default instead, with BigMaac on';
     }
     const source = status?.sources?.[name!];
-    return `new kernels use ${showValue(value)}${source ? ` (${source})` : ''} instead, with BigMaac on`;
+    const from = source ? ` (${source})` : '';
+    return `new kernels use ${showValue(value)}${from} instead, with BigMaac on`;
   };
 
   // The rules the schema cannot check, known here without asking the server.
@@ -227,7 +228,10 @@ export function settingsNotices(
     );
   }
   // Values the user set that an administrator's lock overrides.
-  for (const key of Object.keys(KERNEL_SETTING_NAMES) as (keyof IBigmaacSettings)[]) {
+  const kernelKeys = Object.keys(
+    KERNEL_SETTING_NAMES
+  ) as (keyof IBigmaacSettings)[];
+  for (const key of kernelKeys) {
     const name = KERNEL_SETTING_NAMES[key]!;
     const mine = user[key];
     if (

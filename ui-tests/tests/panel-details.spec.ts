@@ -88,6 +88,10 @@ async function output(
 }
 
 test.describe('BigMaac panel details', () => {
+  // Galata's kernels mock answers a restart with 201, which JupyterLab
+  // refuses (restart.spec.ts): the OOM fix restarts and then runs a cell.
+  test.use({ kernels: null });
+
   test('follows an allocation, names its variable, and shows residency fall after a page-out', async ({
     page
   }) => {
@@ -358,9 +362,13 @@ test.describe('BigMaac panel details', () => {
           )
         )
       ).toEqual({ enabled: true, min_bigmaac_size: '8M' });
+      // With the side bar closed the toolbar has room for the toggle.
+      await page.sidebar.close('right');
       await expect(
-        page.locator('.jp-NotebookPanel-toolbar .jp-BigmaacToggle')
-      ).toContainText('BigMaac: on');
+        page.locator(
+          '.jp-Toolbar-item[data-jp-item-name="bigmaac-toggle"] .jp-BigmaacToggle-button'
+        )
+      ).toHaveText('BigMaac: on');
       // The restarted kernel runs cells, with the lower threshold.
       const check = await appendAndRun(
         page,
