@@ -8,9 +8,10 @@
                              then time its write-back (sync_file_range, as the page-out
                              does): the most the disk takes from the page cache
      pageout run MIB         under LD_PRELOAD=libbigmaac.so: dirty MIB of disk-backed
-                             memory, then time bigmaac_pageout() (write-back and drop),
-                             while another thread allocates and frees 64 MiB: the longest
-                             pair is how long the page-out kept the program waiting */
+                             memory, then time bigmaac_pageout() (write-back and drop)
+     pageout run-churn MIB   the same while another thread allocates and frees 64 MiB:
+                             the longest pair is how long the page-out kept the program
+                             waiting (that thread competes for the cores: not for MB/s) */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -136,7 +137,7 @@ static void *churn(void *arg) {
   return NULL;
 }
 
-static int run(size_t size) {
+static int run(size_t size, int with_churn) {
   int (*pageout)(struct bigmaac_pageout_result *) =
       (int (*)(struct bigmaac_pageout_result *))dlsym(RTLD_DEFAULT, "bigmaac_pageout");
   if (!pageout) { fprintf(stderr, "pageout: libbigmaac.so is not preloaded\n"); return 2; }
@@ -146,11 +147,11 @@ static int run(size_t size) {
     memset(p + i, (int)(i >> 12) | 1, 4096); /* every page dirty, none all-zero */
   struct churner churner = {0, 0, 0};
   pthread_t thread;
-  pthread_create(&thread, NULL, churn, &churner);
+  if (with_churn) pthread_create(&thread, NULL, churn, &churner);
   struct bigmaac_pageout_result r;
   int rc = pageout(&r);
   churner.stop = 1;
-  pthread_join(thread, NULL);
+  if (with_churn) pthread_join(thread, NULL);
   if (rc) { fprintf(stderr, "bigmaac_pageout: %d\n", rc); return 1; }
   double seconds = (double)r.duration_ns * 1e-9;
   printf("{\"mode\":\"pageout\",\"bytes\":%llu,\"seconds\":%.3f,\"mb_per_s\":%.1f,"
@@ -166,7 +167,8 @@ static int run(size_t size) {
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "disk")) return disk(argv[2], parse_mib(argv[3]));
   if (argc == 4 && !strcmp(argv[1], "writeback")) return writeback(argv[2], parse_mib(argv[3]));
-  if (argc == 3 && !strcmp(argv[1], "run")) return run(parse_mib(argv[2]));
-  fprintf(stderr, "usage: pageout disk|writeback DIR MIB | pageout run MIB\n");
+  if (argc == 3 && !strcmp(argv[1], "run")) return run(parse_mib(argv[2]), 0);
+  if (argc == 3 && !strcmp(argv[1], "run-churn")) return run(parse_mib(argv[2]), 1);
+  fprintf(stderr, "usage: pageout disk|writeback DIR MIB | pageout run|run-churn MIB\n");
   return 2;
 }

@@ -40,15 +40,17 @@ def main():
             d = run_json([args.program, "disk", root, str(args.mib)])
             w = run_json([args.program, "writeback", root, str(args.mib)])
             p = run_json([args.program, "run", str(args.mib)], env)
+            c = run_json([args.program, "run-churn", str(args.mib)], env)
             direct.append(d["mb_per_s"])
             writeback.append(w["mb_per_s"])
             pageout.append(p["mb_per_s"])
-            stall.append(p["alloc_stall_ms"])
+            stall.append(c["alloc_stall_ms"])
             print(f"  O_DIRECT {d['mb_per_s']:7.1f}  write-back {w['mb_per_s']:7.1f} "
                   f"({w['bytes'] >> 20} MiB)  "
                   f"page-out {p['mb_per_s']:7.1f} MB/s ({p['bytes'] >> 20} MiB written, "
                   f"resident {p['resident_before'] >> 20} -> {p['resident_after'] >> 20} MiB, "
-                  f"longest alloc+free meanwhile {p['alloc_stall_ms']:.1f} ms)",
+                  f"with another thread allocating: longest alloc+free {c['alloc_stall_ms']:.1f} ms "
+                  f"in {c['alloc_pairs']} pairs)",
                   flush=True)
     disk_mb = max(statistics.median(direct), statistics.median(writeback))
     pageout_mb = statistics.median(pageout)

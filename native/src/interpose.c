@@ -57,6 +57,7 @@ static void *fry_alloc(unsigned cls, size_t size, size_t align, bool zero)
     void *p = bm_fry_alloc(cls, zero);
     if (p)
         return p;
+    bm_segment_ensure(); /* fall-backs and failures show in the segment (keeps errno) */
     if (errno == ENOSPC && bm_config.on_disk_full != BM_DISK_FULL_RAM) {
         bm_count(&bm_counters.failures, 1);
         errno = ENOMEM;

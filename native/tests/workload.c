@@ -507,15 +507,15 @@ static int case_child_hold(const char *arg)
     _exit(0);
 }
 
-/* "try N": N requests of 64 MiB, kept if they succeed; "tried K" (K succeeded, on disk or
- * not), then wait for "exit". */
-static int case_try(const char *arg)
+/* "try N" / "try-fries N": N requests of 64 MiB / 100,000 bytes, kept if they succeed;
+ * "tried K" (K succeeded, on disk or not), then wait for "exit". */
+static int case_try(const char *arg, size_t size)
 {
     int count = atoi(arg), got = 0;
     for (int i = 0; i < count; i++) {
-        char *p = malloc(64 * MIB);
+        char *p = malloc(size);
         if (p) {
-            memset(p, i, 64 * MIB);
+            memset(p, i, size);
             got++;
         }
     }
@@ -672,7 +672,8 @@ int main(int argc, char **argv)
     if (!strcmp(name, "idle")) return case_idle();
     if (!strcmp(name, "churn")) return case_churn(arg);
     if (!strcmp(name, "loop")) return case_loop(arg);
-    if (!strcmp(name, "try")) return case_try(arg);
+    if (!strcmp(name, "try")) return case_try(arg, 64 * MIB);
+    if (!strcmp(name, "try-fries")) return case_try(arg, 100000);
     if (!strcmp(name, "child-hold")) return case_child_hold(arg);
     int fries = fries_case(name, arg);
     if (fries >= 0) return fries;
