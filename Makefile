@@ -114,7 +114,7 @@ test-c:
 
 test-ts: addon agent
 	$(call say,TypeScript tests (jest))
-	$(JLPM) jest --ci
+	$(JLPM) jest --ci --forceExit # a test that leaves a process behind must not hang CI
 
 test-py: native addon agent hub-env
 	$(call say,Python tests (pytest))
