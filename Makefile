@@ -60,10 +60,12 @@ $(BUNDLE)/bigmaac.node: $(ADDON_SOURCES) $(STAMPS)/js
 	@cp -p native/build/bigmaac.node $@
 
 agent: $(BUNDLE)/bigmaac.js
-$(BUNDLE)/bigmaac.js: $(TS_SOURCES) scripts/build-agent.mjs tsconfig.agent.json $(STAMPS)/js
+$(BUNDLE)/bigmaac.js: $(TS_SOURCES) scripts/build-agent.mjs tsconfig.agent.json \
+                      tsconfig.addon-types.json native/addon/bigmaac.node.d.ts $(STAMPS)/js
 	$(call say,Bundling the agent and CLI)
 	$(JLPM) typecheck:agent
 	$(JLPM) build:agent
+	$(JLPM) build:addon-types
 
 labextension: $(STAMPS)/labextension
 $(STAMPS)/labextension: $(LAB_SOURCES) $(STAMPS)/js
