@@ -65,14 +65,29 @@ struct bigmaac_fork_stats {
     uint64_t copied_chunks;     /* 2 MiB chunks copied on a write while a child could see them */
     uint64_t ram_chunks;        /* of which copied to RAM (no disk or file for the copy) */
     uint64_t thawed_chunks;     /* chunks made writable again without a copy (no child left) */
-    uint64_t unisolated_chunks; /* chunks written in place for lack of any memory to copy to */
+    uint64_t unisolated_chunks; /* chunks a child may share with the parent: written in place
+                                   for lack of any memory or mapping to copy to (said once
+                                   on stderr); in a child, chunks it could not map privately */
     uint64_t frozen_chunks;     /* write-protected now */
     uint64_t backing_files;     /* swap files open now */
+    uint64_t snapshot_chunks;   /* chunks copied for the child at the fork instead of
+                                   write-protected, to stay under vm.max_map_count */
 };
 
 /* Counters of fork isolation (docs/fork.md) since the process started (or forked), for
  * tests and diagnostics. 0, or BIGMAAC_ERR_INVALID. */
 BIGMAAC_API int bigmaac_fork_stats(struct bigmaac_fork_stats *out);
+
+struct bigmaac_swap_stats {
+    uint64_t no_fallocate_fallbacks; /* big requests (and fries chunks) served from RAM because
+                                        the swap directory's filesystem has no fallocate */
+    uint32_t no_fallocate;           /* 1: that filesystem cannot reserve disk space */
+    uint32_t on_ram;                 /* 1: the swap directory is on tmpfs or ramfs */
+};
+
+/* The swap directory as the library found it (docs/reliability.md). 0, or
+ * BIGMAAC_ERR_INVALID. */
+BIGMAAC_API int bigmaac_swap_stats(struct bigmaac_swap_stats *out);
 
 #ifdef __cplusplus
 }

@@ -86,6 +86,13 @@ static void resolve(void)
     bm_next.valloc = next("valloc");
     bm_next.pvalloc = next("pvalloc");
     bm_next.malloc_usable_size = next("malloc_usable_size");
+    bm_next.libc_malloc = next("__libc_malloc");
+    bm_next.libc_calloc = next("__libc_calloc");
+    bm_next.libc_realloc = next("__libc_realloc");
+    bm_next.libc_free = next("__libc_free");
+    bm_next.libc_memalign = next("__libc_memalign");
+    bm_next.libc_valloc = next("__libc_valloc");
+    bm_next.libc_pvalloc = next("__libc_pvalloc");
 }
 
 bool bm_init(void)

@@ -61,17 +61,22 @@ static const char *env(const char *name)
     return value && value[0] ? value : NULL;
 }
 
-static void size_setting(const char *name, size_t min, size_t *setting, const char *shown_default)
+/* A size variable: plain bytes or a K/M/G/T suffix, at least min (shown as shown_min). */
+static void size_setting(const char *name, size_t min, const char *shown_min, size_t *setting,
+                         const char *shown_default)
 {
     const char *text = env(name);
     size_t value;
     if (!text)
         return;
-    if (bm_parse_size(text, &value) && value >= min)
-        *setting = value;
-    else
-        bm_warn("%s='%s' is not a valid size (e.g. 123, 64K, 64M, 2G); using the default %s",
+    if (!bm_parse_size(text, &value))
+        bm_warn("%s='%s' is not a valid size (e.g. 123, 64K, 64M, 2G, 1T); using the default %s",
                 name, text, shown_default);
+    else if (value < min)
+        bm_warn("%s='%s' is below the minimum %s; using the default %s", name, text, shown_min,
+                shown_default);
+    else
+        *setting = value;
 }
 
 static void copy_bounded(char *dst, size_t size, const char *src, size_t len)
@@ -135,11 +140,11 @@ bool bm_config_load(void)
         publish_threshold(); /* the defaults, until the constructor reads the environment */
         return false;
     }
-    size_setting("BIGMAAC_MIN_BIGMAAC_SIZE", 1, &bm_config.min_big, "32M");
-    size_setting("BIGMAAC_MIN_FRY_SIZE", 0, &bm_config.min_fry, "off"); /* 0: off */
-    size_setting("SIZE_BIGMAAC", BM_GIB, &bm_config.reserve_size, "1T");
-    size_setting("BIGMAAC_RECYCLE_BYTES", 0, &bm_config.recycle_bytes, "1G");
-    size_setting("SIZE_FRIES", BM_FRY_CHUNK, &bm_config.fries_size, "16G");
+    size_setting("BIGMAAC_MIN_BIGMAAC_SIZE", 1, "1", &bm_config.min_big, "32M");
+    size_setting("BIGMAAC_MIN_FRY_SIZE", 0, "0", &bm_config.min_fry, "off"); /* 0: off */
+    size_setting("SIZE_BIGMAAC", BM_GIB, "1G", &bm_config.reserve_size, "1T");
+    size_setting("BIGMAAC_RECYCLE_BYTES", 0, "0", &bm_config.recycle_bytes, "1G");
+    size_setting("SIZE_FRIES", BM_FRY_CHUNK, "2M", &bm_config.fries_size, "16G");
     swap_dir_setting();
     choice_settings();
     if (bm_config.min_fry >= bm_config.min_big) {

@@ -202,7 +202,9 @@ static uintptr_t make_region(void)
     if (!bm_backing_claim(addr, BM_FRY_CHUNK))
         return 0;
     if (!bm_backing_reserve(addr, BM_FRY_CHUNK)) {
-        errno = (errno == ENOSPC || errno == EDQUOT || errno == EFBIG) ? ENOSPC : EAGAIN;
+        int why = errno;
+        bm_swap_reserve_failed(why); /* no fallocate at all: said once */
+        errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
         return 0;
     }
     struct bm_region *region =

@@ -46,9 +46,18 @@ static void thread_exit(void *arg)
     munmap(c, sizeof *c);
 }
 
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static bool key_made;
+
+static void make_key(void)
+{
+    key_made = pthread_key_create(&cache_key, thread_exit) == 0;
+}
+
 bool bm_fry_cache_init(void)
 {
-    return pthread_key_create(&cache_key, thread_exit) == 0;
+    pthread_once(&key_once, make_key);
+    return key_made;
 }
 
 /* NULL after this thread's exit handler ran, or without memory. */
@@ -56,6 +65,10 @@ static struct fry_cache *own_cache(void)
 {
     if (likely(cache != NULL) || exited)
         return cache;
+    /* The key before its first use: the very first fry of the process comes here before
+     * the arena exists, and an unset key is 0, somebody else's key (ASan's, Python's). */
+    if (!bm_fry_cache_init())
+        return NULL;
     void *p = mmap(NULL, sizeof(struct fry_cache), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)

@@ -44,6 +44,19 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* Test builds only (tests/core_unit.c, -DBM_TEST_HOOKS): a function the unit tests set
+ * to act at a named point, e.g. fork from another thread there. Nothing in the library. */
+#ifdef BM_TEST_HOOKS
+extern void (*bm_test_hook)(const char *where, uintptr_t addr, size_t len);
+#define BM_TEST_HOOK(where, addr, len)                                                    \
+    do {                                                                                   \
+        if (bm_test_hook)                                                                  \
+            bm_test_hook(where, addr, len);                                                \
+    } while (0)
+#else
+#define BM_TEST_HOOK(where, addr, len) ((void)0)
+#endif
+
 #define BM_KIB ((size_t)1 << 10)
 #define BM_MIB ((size_t)1 << 20)
 #define BM_GIB ((size_t)1 << 30)
@@ -62,6 +75,15 @@ struct bm_next {
     void *(*valloc)(size_t);
     void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
+    /* glibc's own entry points (__libc_malloc ...), NULL where the next library has none:
+     * ours forward to them (interpose.c). */
+    void *(*libc_malloc)(size_t);
+    void *(*libc_calloc)(size_t, size_t);
+    void *(*libc_realloc)(void *, size_t);
+    void (*libc_free)(void *);
+    void *(*libc_memalign)(size_t, size_t);
+    void *(*libc_valloc)(size_t);
+    void *(*libc_pvalloc)(size_t);
 };
 extern struct bm_next bm_next;
 
@@ -171,9 +193,11 @@ static inline bool bm_space_owns(const void *p)
     size_t size = __atomic_load_n(&bm_space.size, __ATOMIC_ACQUIRE);
     return (uintptr_t)p - __atomic_load_n(&bm_space.base, __ATOMIC_RELAXED) < size;
 }
-/* Start of a free, aligned range of len bytes, or 0. Prefers ranges with as much room
- * again after them, so the region can grow in place. */
+/* Start of a free, aligned range of len bytes, or 0. Keeps the headroom of the region
+ * before it free and prefers ranges with headroom after, so regions can grow in place. */
 uintptr_t bm_space_find(size_t len, size_t align);
+/* Room a region of len bytes wants free after it for growth (0 below 16 MiB). */
+size_t bm_space_headroom(size_t len);
 struct bm_region *bm_space_insert(uintptr_t addr, size_t len);
 /* The live region (not a cached one) starting at addr, or NULL. */
 struct bm_region *bm_space_lookup(uintptr_t addr);
@@ -198,11 +222,16 @@ struct bm_swap {
     uint64_t fs_magic;
     char fs_name[BIGMAAC_FSTYPE_MAX];
     bool on_ram;
+    bool no_fallocate;      /* its filesystem has no fallocate: big requests stay in RAM */
 };
 extern struct bm_swap bm_swap;
 
-/* Under bm_lock. Opens the process's unlinked swap file on first use. */
+/* Under bm_lock. Opens the process's unlinked swap file on first use. False when the
+ * swap dir is unusable, or its filesystem cannot reserve disk (counted: a fall-back). */
 bool bm_swap_ensure(void);
+/* fallocate of the swap files failed with err: true (warned once, counted) when the
+ * filesystem does not support it at all (some NFS and FUSE file systems, ext2). */
+bool bm_swap_reserve_failed(int err);
 /* A new unlinked file in the swap directory (O_CLOEXEC, 0600), or -1. */
 int bm_swap_open_file(void);
 /* cow.c: the file new regions go to from now on; -1: none (RAM until reset). */
@@ -219,6 +248,8 @@ void bm_swap_set_active(int fd);
 /* Punch [addr, addr+len) out of the swap file, extended to the next folio boundary
  * (within the reservation: nothing else lives there). */
 bool bm_punch(uintptr_t addr, size_t len);
+/* From addr to the folio boundary after addr+len: how far a region is mapped. */
+size_t bm_folio_len(uintptr_t addr, size_t len);
 
 /* Fresh regions read as zeros; zero asks the same of a fall-back to RAM. */
 void *bm_big_alloc(size_t size, size_t align, bool zero);
@@ -241,7 +272,7 @@ enum bm_fry_state {
     BM_FRY_FOREIGN,  /* inherited across fork(): the parent's file, never reused */
 };
 
-/* One per 2 MiB-aligned granule of the reservation (whose base need not be aligned),
+/* One per 2 MiB-aligned granule of the reservation (whose base is aligned: reserve.c),
  * found by address shift: ownership of a fry is O(1). Guarded by the fries lock except cls, set before any block is out. */
 struct bm_fry_chunk {
     uint32_t cls;        /* size class + 1; 0: not a fries chunk */

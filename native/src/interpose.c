@@ -8,7 +8,9 @@
  * from BIGMAAC_MIN_BIGMAAC_SIZE. Pointers are routed back by address: outside the span
  * they belong to the next allocator; inside it, the slow path decides exactly: in the
  * reserved range they are ours (a fry if its chunk says so, O(1)), in the bootstrap
- * buffer they are ignored, anything else goes to the next allocator.
+ * buffer they are ignored, anything else goes to the next allocator. free_sized,
+ * free_aligned_sized and glibc's __libc_free and __libc_realloc route by address the
+ * same way; __libc_malloc and its kin allocate from the next allocator.
  */
 #include "internal.h"
 
@@ -138,6 +140,21 @@ BM_EXPORT void free(void *p)
 
 BM_EXPORT void cfree(void *p)
 {
+    free(p);
+}
+
+/* C23 (glibc 2.39 exports them): the size and alignment only repeat what the caller
+ * asked for, so free's routing by address is all there is to do. Without these a
+ * program built against a newer glibc would hand our blocks to its free_sized. */
+BM_EXPORT void free_sized(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
+BM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+{
+    (void)align, (void)size;
     free(p);
 }
 
@@ -291,6 +308,92 @@ BM_EXPORT void *pvalloc(size_t size)
         return NULL;
     }
     return aligned(bm_page_size, rounded ? rounded : bm_page_size);
+}
+
+/* glibc exports its allocator under __libc_* names too (GLIBC_2.2.5 on x86-64): code
+ * that calls them directly (malloc wrappers, old hook replacements) means "libc's
+ * allocator", so allocations go to the next allocator's __libc_* (or, if it has none,
+ * its malloc family), never to disk. But such code may also be handed one of our blocks
+ * and free or resize it with __libc_free / __libc_realloc: those route by address, as
+ * free and realloc do, so neither side ever gets the other's pointer. */
+/* Exactly ours, where the span check of the small path is not enough: it also covers
+ * the next allocator's blocks that lie between the bootstrap buffer and the reservation. */
+static bool is_ours(const void *p)
+{
+    return bm_space_owns(p) || bm_bootstrap_owns(p);
+}
+
+static bool libc_ready(void)
+{
+    return ready() && bm_next.malloc;
+}
+
+BM_EXPORT void *__libc_malloc(size_t size)
+{
+    if (!libc_ready())
+        return bm_bootstrap_alloc(size, 16);
+    return bm_next.libc_malloc ? bm_next.libc_malloc(size) : bm_next.malloc(size);
+}
+
+BM_EXPORT void *__libc_calloc(size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!libc_ready())
+        return bm_bootstrap_alloc(total, 16); /* static storage: zeros */
+    return bm_next.libc_calloc ? bm_next.libc_calloc(count, size) : bm_next.calloc(count, size);
+}
+
+BM_EXPORT void *__libc_memalign(size_t align, size_t size)
+{
+    if (!libc_ready())
+        return memalign(align, size);
+    if (bm_next.libc_memalign)
+        return bm_next.libc_memalign(align, size);
+    return next_alloc(size, align < 16 ? 16 : align, false);
+}
+
+BM_EXPORT void *__libc_valloc(size_t size)
+{
+    if (libc_ready() && bm_next.libc_valloc)
+        return bm_next.libc_valloc(size);
+    return __libc_memalign(bm_page_size, size);
+}
+
+BM_EXPORT void *__libc_pvalloc(size_t size)
+{
+    if (libc_ready() && bm_next.libc_pvalloc)
+        return bm_next.libc_pvalloc(size);
+    size_t rounded = (size + bm_page_size - 1) & ~(bm_page_size - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_memalign(bm_page_size, rounded ? rounded : bm_page_size);
+}
+
+BM_EXPORT void __libc_free(void *p)
+{
+    if (is_ours(p) || !libc_ready()) {
+        free_ours(p);
+        return;
+    }
+    if (bm_next.libc_free)
+        bm_next.libc_free(p);
+    else
+        bm_next.free(p);
+}
+
+BM_EXPORT void *__libc_realloc(void *p, size_t size)
+{
+    if (is_ours(p) || !libc_ready())
+        return realloc_ours(p, size); /* keeps ours in our tiers (or moves it out) */
+    if (bm_next.libc_realloc)
+        return bm_next.libc_realloc(p, size);
+    return bm_next.realloc(p, size);
 }
 
 BM_EXPORT int bigmaac_owns(const void *p)

@@ -105,7 +105,7 @@ static void evict_slot(size_t i, bool punch_data)
         punch(victim.addr, victim.len);
     forget_slot(i);
     struct bm_region *region = bm_space_entry(victim.addr);
-    bm_space_unmap(victim.addr, victim.len);
+    bm_space_unmap(victim.addr, bm_folio_len(victim.addr, victim.len)); /* with its tail */
     if (region)
         bm_space_remove(region);
     totals.evicted++;

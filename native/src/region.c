@@ -20,6 +20,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifdef BM_TEST_HOOKS
+void (*bm_test_hook)(const char *where, uintptr_t addr, size_t len);
+#endif
+
 static size_t page_round(size_t size)
 {
     return (size + bm_page_size - 1) & ~(bm_page_size - 1);
@@ -32,6 +36,11 @@ static size_t to_folio_end(uintptr_t addr, size_t len)
     uintptr_t end = (addr + len + BM_FOLIO_MAX - 1) & ~(uintptr_t)(BM_FOLIO_MAX - 1);
     uintptr_t limit = bm_space.base + bm_space.size;
     return (end > limit ? limit : end) - addr;
+}
+
+size_t bm_folio_len(uintptr_t addr, size_t len)
+{
+    return to_folio_end(addr, len);
 }
 
 bool bm_punch(uintptr_t addr, size_t len)
@@ -52,6 +61,7 @@ static bool back_range(uintptr_t addr, size_t len)
     if (!bm_backing_reserve(addr, len)) {
         int why = errno;
         bm_debug("fallocate of %zu bytes failed: %s", len, strerror(why));
+        bm_swap_reserve_failed(why); /* no fallocate at all: said once */
         errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
         return false;
     }
@@ -220,7 +230,16 @@ static bool resize_in_place(struct bm_region *region, size_t len)
         return false;
     if (len < region->len) {
         size_t cut = region->len - len;
-        release_range(region->addr + len, cut, true);
+        uintptr_t end = region->addr + len;
+        /* Punch the cut (to its folio boundary), unmap whole folios only: the region
+         * stays mapped up to the folio boundary after its new end, as a fresh one is
+         * (cow.c freezes and copies whole chunks). */
+        bm_punch(end, cut);
+        bm_count(&bm_counters.disk_reserved, -(int64_t)cut);
+        uintptr_t kept = region->addr + to_folio_end(region->addr, len);
+        uintptr_t mapped = region->addr + to_folio_end(region->addr, region->len);
+        if (mapped > kept)
+            bm_space_unmap(kept, mapped - kept);
         region->len = len;
         bm_stats_live_changed(0, -(int64_t)cut);
         return true;
@@ -246,11 +265,17 @@ static void copy_releasing(char *to, char *from, size_t len)
     for (size_t done = 0; done < len; done += chunk) {
         size_t n = len - done < chunk ? len - done : chunk;
         memcpy(to + done, from + done, n);
+        /* Under bm_lock: a fork on another thread (its prepare handler takes the lock)
+         * must not freeze the range between the check and the punch, or the child's
+         * snapshot would lose it. */
+        pthread_mutex_lock(&bm_lock);
         bool frozen = bm_space_owns(from) && bm_backing_frozen((uintptr_t)from + done, n);
+        BM_TEST_HOOK("release-checked", (uintptr_t)from + done, n);
         if (frozen || madvise(from + done, n, MADV_REMOVE) != 0)
             madvise(from + done, n, MADV_DONTNEED);
         if (to_file)
             bm_backing_sync((uintptr_t)to + done, n, SYNC_FILE_RANGE_WRITE);
+        pthread_mutex_unlock(&bm_lock);
     }
 }
 

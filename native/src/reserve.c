@@ -1,8 +1,10 @@
 /* reserve.c: one reserved address range holds every big region.
  *
  * Reserving it PROT_NONE up front makes ownership an O(1) range check on free and
- * realloc, and leaves room beside each region to grow in place. The range is reserved
- * lazily, at the first big allocation, shrinking the request when RLIMIT_AS refuses.
+ * realloc, and leaves room beside each region to grow in place: regions of 16 MiB and
+ * more are placed with headroom after them (bm_space_headroom). The range is reserved
+ * lazily, at the first big allocation, shrinking the request when RLIMIT_AS refuses, and
+ * starts on a 2 MiB boundary.
  * Regions are kept in an array sorted by address, in our own anonymous mapping (never
  * the heap we interpose). Everything here runs under bm_lock.
  */
@@ -19,6 +21,26 @@ pthread_mutex_t bm_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const int NONE_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
+/* A PROT_NONE range of size bytes whose start is a multiple of BM_FOLIO_MAX: a region's
+ * file offset is its distance from the base, so an aligned base puts every region on a
+ * folio boundary of the file as well as of memory (no page-cache folio spans two
+ * regions; see BM_FOLIO_MAX). The kernel aligns large anonymous mappings only when their
+ * size is a multiple of 2 MiB, so ask for one folio more and trim both ends. */
+static void *reserve_aligned(size_t size)
+{
+    size_t ask = size + BM_FOLIO_MAX;
+    char *p = mmap(NULL, ask, PROT_NONE, NONE_FLAGS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)p + BM_FOLIO_MAX - 1) & ~(uintptr_t)(BM_FOLIO_MAX - 1);
+    size_t head = start - (uintptr_t)p, tail = ask - head - size;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
 bool bm_space_reserve(size_t want)
 {
     static bool refused; /* warned once; every later request passes through */
@@ -26,9 +48,10 @@ bool bm_space_reserve(size_t want)
         return true;
     if (refused)
         return false;
-    for (size_t size = want; size >= MIN_RESERVE; size /= 2) {
-        void *p = mmap(NULL, size, PROT_NONE, NONE_FLAGS, -1, 0);
-        if (p == MAP_FAILED)
+    want &= ~(size_t)(BM_FOLIO_MAX - 1); /* whole folios: the last region's tail fits */
+    for (size_t size = want; size >= MIN_RESERVE; size = (size / 2) & ~(size_t)(BM_FOLIO_MAX - 1)) {
+        void *p = reserve_aligned(size);
+        if (!p)
             continue;
         if (size != want)
             bm_warn("could reserve only %zu MiB of address space for big allocations "
@@ -84,24 +107,55 @@ static uintptr_t align_up(uintptr_t x, size_t align)
     return (x + align - 1) & ~(uintptr_t)(align - 1);
 }
 
-/* First fit, preferring gaps with len bytes of room left after the region. */
+/* Room to keep free after a region of len bytes so that it can grow in place: seven
+ * times its size (realloc to 8x copies nothing, even with a neighbour placed after it),
+ * at most an eighth of the reservation. Regions below GROW_MIN get none: they are packed
+ * folio after folio, so that neighbours merge into one mapping (vm.max_map_count); a gap
+ * costs a mapping, and at 16 MiB and up the reservation holds at most
+ * size / (8 * GROW_MIN) = 8,192 regions with headroom (1 TiB). */
+#define GROW_MIN (16 * BM_MIB)
+
+size_t bm_space_headroom(size_t len)
+{
+    if (len < GROW_MIN)
+        return 0;
+    size_t cap = bm_space.size / 8;
+    size_t room = len > cap / 7 ? cap : 7 * len;
+    return (room + BM_FOLIO_MAX - 1) & ~(size_t)(BM_FOLIO_MAX - 1);
+}
+
+static uintptr_t align_down(uintptr_t x, size_t align)
+{
+    return x & ~(uintptr_t)(align - 1);
+}
+
+/* First fit, in three grades: (1) after the headroom of the region before the gap, with
+ * headroom of its own after it; (2) after that headroom, without its own; (3) anywhere in
+ * the gap, as high as possible (eating as little as possible of the headroom before it,
+ * and merging with the mapping after it). */
 uintptr_t bm_space_find(size_t len, size_t align)
 {
-    uintptr_t fallback = 0, end = bm_space.base + bm_space.size;
-    uintptr_t gap_start = bm_space.base;
+    uintptr_t second = 0, third = 0, end = bm_space.base + bm_space.size;
+    size_t own = bm_space_headroom(len);
     for (size_t i = 0; i <= bm_space.count; i++) {
+        const struct bm_region *before = i ? &bm_space.regions[i - 1] : NULL;
+        uintptr_t gap_start = before ? before->addr + before->len : bm_space.base;
         uintptr_t gap_end = i < bm_space.count ? bm_space.regions[i].addr : end;
-        uintptr_t start = align_up(gap_start, align);
+        uintptr_t low = align_up(gap_start, align);
+        if (low >= gap_end || gap_end - low < len)
+            continue;
+        size_t kept = before ? bm_space_headroom(before->len) : 0;
+        uintptr_t start = kept < gap_end - gap_start ? align_up(gap_start + kept, align) : gap_end;
         if (start < gap_end && gap_end - start >= len) {
-            if (gap_end - start - len >= len)
+            if (gap_end - start - len >= own)
                 return start;
-            if (!fallback)
-                fallback = start;
+            if (!second)
+                second = start;
         }
-        if (i < bm_space.count)
-            gap_start = bm_space.regions[i].addr + bm_space.regions[i].len;
+        if (!third)
+            third = align_down(gap_end - len, align);
     }
-    return fallback;
+    return second ? second : third;
 }
 
 struct bm_region *bm_space_insert(uintptr_t addr, size_t len)

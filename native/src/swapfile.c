@@ -108,8 +108,29 @@ void bm_swap_set_active(int fd)
     bm_swap.unusable = fd < 0;
 }
 
+static uint64_t no_fallocate_fallbacks;
+
+bool bm_swap_reserve_failed(int err)
+{
+    if (err != EOPNOTSUPP && err != ENOSYS)
+        return false;
+    __atomic_add_fetch(&no_fallocate_fallbacks, 1, __ATOMIC_RELAXED);
+    if (!__atomic_exchange_n(&bm_swap.no_fallocate, true, __ATOMIC_RELAXED))
+        bm_warn("swap directory %s (%s) cannot reserve disk space (fallocate: %s): "
+                "disk-backed allocations stay in RAM (set BIGMAAC_DIR to a local filesystem "
+                "with fallocate: ext4 with extents, xfs, btrfs)",
+                bm_config.swap_dir, bm_swap.fs_name[0] ? bm_swap.fs_name : "unknown filesystem",
+                strerror(err));
+    return true;
+}
+
 bool bm_swap_ensure(void)
 {
+    if (__atomic_load_n(&bm_swap.no_fallocate, __ATOMIC_RELAXED)) {
+        /* Without fallocate a full disk would be SIGBUS on a later write: RAM instead. */
+        __atomic_add_fetch(&no_fallocate_fallbacks, 1, __ATOMIC_RELAXED);
+        return false;
+    }
     if (bm_swap.fd >= 0)
         return true;
     if (bm_swap.unusable)
@@ -126,4 +147,15 @@ bool bm_swap_ensure(void)
     describe_fs(fd);
     bm_debug("swap file in %s (%s)", dir, bm_swap.fs_name);
     return true;
+}
+
+BM_EXPORT int bigmaac_swap_stats(struct bigmaac_swap_stats *out)
+{
+    if (!out)
+        return BIGMAAC_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    out->no_fallocate_fallbacks = __atomic_load_n(&no_fallocate_fallbacks, __ATOMIC_RELAXED);
+    out->no_fallocate = __atomic_load_n(&bm_swap.no_fallocate, __ATOMIC_RELAXED);
+    out->on_ram = bm_swap.on_ram;
+    return BIGMAAC_OK;
 }

@@ -306,6 +306,113 @@ static int test_bad_env(void)
     return PASS;
 }
 
+/* Run "workload NAME ARG" with extra settings; its exit status, stdout in out (may be
+ * NULL), stderr in c->err. */
+static int run_workload(const char *name, const char *arg, const char *const *extra, char *out,
+                        size_t size, struct child *c)
+{
+    char *argv[] = {(char *)workload, (char *)name, (char *)arg, NULL};
+    CHECK(spawn(c, argv, true, extra) == 0, "spawn");
+    if (out) {
+        size_t n = fread(out, 1, size - 1, c->out);
+        out[n] = '\0';
+    }
+    return finish(c);
+}
+
+static bool one_line(const char *text)
+{
+    return text[0] && strchr(text, '\n') == text + strlen(text) - 1;
+}
+
+/* Each bad value: the program runs on, with exactly one line naming the variable and
+ * the default used instead (and why, for a size below its minimum). */
+static int test_bad_env_each(void)
+{
+    static char home[400], home_entry[420], default_dir[500];
+    snprintf(home, sizeof home, "%s/home", root);
+    snprintf(home_entry, sizeof home_entry, "HOME=%s", home);
+    snprintf(default_dir, sizeof default_dir, "%s/.cache/bigmaac/swap", home);
+    struct bad {
+        const char *env[5];
+        const char *says[3];
+    } cases[] = {
+        {{"BIGMAAC_ON_DISK_FULL=maybe"}, {"BIGMAAC_ON_DISK_FULL='maybe'", "default fail"}},
+        {{"BIGMAAC_VERBOSE=yes"}, {"BIGMAAC_VERBOSE='yes'", "default 0"}},
+        {{"SIZE_BIGMAAC=512M"}, {"SIZE_BIGMAAC='512M'", "below the minimum 1G", "default 1T"}},
+        {{"SIZE_BIGMAAC=lots"}, {"SIZE_BIGMAAC='lots'", "not a valid size", "default 1T"}},
+        {{"SIZE_BIGMAAC=2X"}, {"SIZE_BIGMAAC='2X'", "not a valid size", "default 1T"}},
+        {{"BIGMAAC_MIN_FRY_SIZE=4K", "SIZE_FRIES=1M"},
+         {"SIZE_FRIES='1M'", "below the minimum 2M", "default 16G"}},
+        {{"BIGMAAC_MIN_BIGMAAC_SIZE=0"},
+         {"BIGMAAC_MIN_BIGMAAC_SIZE='0'", "below the minimum 1", "default 32M"}},
+        {{"BIGMAAC_DIR=", "XDG_CACHE_HOME=", home_entry, "BIGMAAC_TEMPLATE=bigmaac.XXXXXX"},
+         {"BIGMAAC_TEMPLATE='bigmaac.XXXXXX'", "has no directory", default_dir}},
+    };
+    int failed = 0;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct child c;
+        int status = run_workload("owned", "40M", cases[k].env, NULL, 0, &c);
+        bool ok = exited_ok(status) && one_line(c.err);
+        for (int j = 0; j < 3 && cases[k].says[j]; j++)
+            ok = ok && strstr(c.err, cases[k].says[j]);
+        if (!ok) {
+            fprintf(stderr, "  %s: status %d, stderr: %s\n", cases[k].env[0], status, c.err);
+            failed++;
+        }
+    }
+    CHECK(failed == 0, "%d of %zu bad values", failed, sizeof cases / sizeof cases[0]);
+    return PASS;
+}
+
+/* Good values take effect, with G and T suffixes, and say nothing. */
+static int test_env_values(void)
+{
+    static char template_entry[420], template_dir[400];
+    snprintf(template_dir, sizeof template_dir, "%s/template-dir", root);
+    snprintf(template_entry, sizeof template_entry, "BIGMAAC_TEMPLATE=%s/bigmaac.XXXXXX",
+             template_dir);
+    struct good {
+        const char *env[4];
+        const char *name, *arg;
+    } cases[] = {
+        {{"BIGMAAC_MIN_BIGMAAC_SIZE=1G"}, "owned", "-512M"},
+        {{"BIGMAAC_MIN_BIGMAAC_SIZE=1G"}, "owned", "1G"},
+        {{"BIGMAAC_MIN_BIGMAAC_SIZE=1T"}, "owned", "-64M"},
+        {{"BIGMAAC_MIN_BIGMAAC_SIZE=1024K"}, "owned", "1M"},
+        {{NULL}, "owned", "3G"},
+        {{"SIZE_BIGMAAC=2G"}, "owned", "-3G"},
+        {{"SIZE_BIGMAAC=2G"}, "owned", "1G"},
+        {{"BIGMAAC_DIR=", template_entry}, "swap-dir", template_dir},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct child c;
+        int status = run_workload(cases[k].name, cases[k].arg, cases[k].env, NULL, 0, &c);
+        CHECK(exited_ok(status) && c.err[0] == '\0', "%s with %s: status %d: %s",
+              cases[k].name, cases[k].env[0] ? cases[k].env[0] : "defaults", status, c.err);
+    }
+    /* SIZE_FRIES bounds the arena: 2 chunks of 18 blocks of this size, the rest in RAM. */
+    const char *fries[] = {"BIGMAAC_MIN_FRY_SIZE=4K", "SIZE_FRIES=4M", NULL};
+    const char *fries_default[] = {"BIGMAAC_MIN_FRY_SIZE=4K", NULL};
+    char out[128];
+    int ours = -1, all = -1;
+    struct child c;
+    CHECK(exited_ok(run_workload("fries-owned", "100", fries, out, sizeof out, &c)) &&
+              c.err[0] == '\0' && sscanf(out, "%d of", &ours) == 1,
+          "SIZE_FRIES=4M: %s %s", out, c.err);
+    CHECK(exited_ok(run_workload("fries-owned", "100", fries_default, out, sizeof out, &c)) &&
+              sscanf(out, "%d of", &all) == 1,
+          "default SIZE_FRIES: %s %s", out, c.err);
+    CHECK(ours > 0 && ours <= 40 && all == 100, "fries ours: %d with SIZE_FRIES=4M, %d without",
+          ours, all);
+    /* BIGMAAC_VERBOSE=1: diagnostics on stderr. */
+    const char *verbose[] = {"BIGMAAC_VERBOSE=1", NULL};
+    CHECK(exited_ok(run_workload("big", NULL, verbose, NULL, 0, &c)) &&
+              strstr(c.err, "swap file in"),
+          "BIGMAAC_VERBOSE=1 printed: '%s'", c.err);
+    return PASS;
+}
+
 /* RLIMIT_AS too small for the default reservation: it shrinks, with one warning. */
 static int test_rlimit_as(void)
 {
@@ -1741,6 +1848,97 @@ static int test_fork_pool(void)
     return PASS;
 }
 
+/* A SIGSEGV the program raises itself while memory is frozen ends it, as without us. */
+static int test_fork_raise(void)
+{
+    char *argv[] = {(char *)workload, "fork-raise", NULL};
+    struct child c;
+    CHECK(spawn(&c, argv, true, NULL) == 0, "spawn");
+    int status = finish(&c);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+          "status %d (signal %d): %s", status, WIFSIGNALED(status) ? WTERMSIG(status) : 0, c.err);
+    return PASS;
+}
+
+static int test_fork_handler(void) { return run_case("fork-handler", NULL, NULL); }
+
+/* Python's faulthandler enabled after the fork: the writes to frozen arrays are ours
+ * (no "Fatal Python error"), a real crash is still faulthandler's. */
+static int test_fork_faulthandler(void)
+{
+    if (access(python, X_OK) != 0)
+        return SKIP;
+    char script[400];
+    snprintf(script, sizeof script, "%s/fork_faulthandler.py", scripts);
+    for (int crash = 0; crash <= 1; crash++) {
+        char *argv[] = {(char *)python, script, crash ? "crash" : NULL, NULL};
+        struct child c;
+        CHECK(spawn(&c, argv, true, NULL) == 0, "spawn python");
+        char out[256];
+        size_t n = fread(out, 1, sizeof out - 1, c.out);
+        out[n] = '\0';
+        int status = finish(&c);
+        CHECK(!strncmp(out, "ok", 2), "output '%s', status %d: %s", out, status, c.err);
+        if (!crash) {
+            CHECK(exited_ok(status) && !strstr(c.err, "Fatal Python error"),
+                  "status %d: %s", status, c.err);
+        } else {
+            CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+                  "a real crash: status %d", status);
+            CHECK(strstr(c.err, "Fatal Python error: Segmentation fault") &&
+                      strstr(c.err, "fork_faulthandler.py"),
+                  "faulthandler's report of the real crash: %s", c.err);
+        }
+    }
+    return PASS;
+}
+
+/* The reservation's base is 2 MiB aligned even when its size is not a multiple of
+ * 2 MiB (the kernel aligns those by itself): file offsets sit on folio boundaries. */
+static int test_folio_offset(void)
+{
+    const char *extra[] = {"SIZE_BIGMAAC=1048580K", NULL};
+    return run_case("folio-offset", NULL, extra);
+}
+
+static int test_libc_names(void) { return run_case("libc-names", NULL, NULL); }
+
+/* A swap dir whose filesystem has no fallocate (ext2 here; some NFS and FUSE file systems
+ * too): big blocks stay in RAM, one line says so naming the directory, and it is counted. */
+static int test_no_fallocate(void)
+{
+    const char *mkfs = access("/usr/sbin/mkfs.ext2", X_OK) == 0 ? "/usr/sbin/mkfs.ext2"
+                       : access("/sbin/mkfs.ext2", X_OK) == 0  ? "/sbin/mkfs.ext2" : NULL;
+    if (geteuid() != 0 || !mkfs) {
+        printf("  skipped: needs root and mkfs.ext2\n");
+        return SKIP;
+    }
+    char image[400], command[1200];
+    snprintf(image, sizeof image, "%s/ext2.img", root);
+    mkdir(swap_dir, 0700);
+    snprintf(command, sizeof command,
+             "truncate -s 64M %s && %s -q -F %s && mount -o loop %s %s", image, mkfs, image, image,
+             swap_dir);
+    if (system(command) != 0) {
+        unlink(image);
+        printf("  skipped: cannot mount an ext2 image (loop devices?)\n");
+        return SKIP;
+    }
+    char *argv[] = {(char *)workload, "no-fallocate", NULL};
+    struct child c;
+    int result = FAIL, status = -1;
+    if (spawn(&c, argv, true, NULL) == 0)
+        status = finish(&c);
+    umount2(swap_dir, MNT_DETACH);
+    unlink(image);
+    CHECK(exited_ok(status), "workload: status %d: %s", status, c.err);
+    CHECK(strstr(c.err, swap_dir) && strstr(c.err, "fallocate") &&
+              strchr(c.err, '\n') == c.err + strlen(c.err) - 1,
+          "exactly one line naming the directory and fallocate: %s", c.err);
+    result = PASS;
+    return result;
+}
+
 /* ------------------------------------------------------------------ threads, limits, other code
  * (tests/limits.c: the program these run; exit 3 means the machine cannot run it) */
 
@@ -1794,6 +1992,59 @@ static int test_many_live_allocations(void)
 static int test_realloc_doubling(void)
 {
     char *argv[] = {NULL, "realloc-grow", "8G", NULL};
+    return limits_case(argv, NULL);
+}
+
+/* The audit's case: 34,000 live 4 KiB blocks (one chunk each) and a fork. Before,
+ * freezing split every block's mapping: the child got 65,531 mappings, 1,252 blocks
+ * leaked writes both ways, and nothing said so. */
+static int test_maps_fork(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=4K", NULL};
+    char *argv[] = {NULL, "maps-fork", "34000", NULL};
+    return limits_case(argv, extra);
+}
+
+/* A program with 40,000 mappings of its own, then 30,000 blocks and a fork: the worst
+ * case (each chunk its own mapping) does not fit, so chunks over the budget are copied
+ * for the child at the fork (one warning); isolation holds both ways. */
+static int test_maps_fork_crowded(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=4K", NULL};
+    char *argv[] = {NULL, "maps-fork", "30000", "40000", NULL};
+    struct child c;
+    char out[1024];
+    int status = run_limits(argv, extra, out, sizeof out, &c);
+    printf("  %s", out);
+    CHECK(exited_ok(status), "limits maps-fork: status %d, stderr:\n%s", status, c.err);
+    CHECK(strstr(out, "snapshots ") && !strstr(out, "snapshots 0,"), "no chunk copied at the fork");
+    CHECK(strstr(c.err, "vm.max_map_count") && strchr(c.err, '\n') == c.err + strlen(c.err) - 1,
+          "one line naming vm.max_map_count: %s", c.err);
+    return PASS;
+}
+
+/* The map table filled by the program after the fork: a write whose copy cannot be
+ * mapped alone copies the whole run of frozen chunks around it and maps that in one
+ * call (no mapping split); isolation holds, nothing is written in place. */
+static int test_maps_fork_filled(void)
+{
+    const char *extra[] = {"BIGMAAC_MIN_BIGMAAC_SIZE=4K", NULL};
+    char *argv[] = {NULL, "maps-fork", "20000", "0", "fill", NULL};
+    struct child c;
+    char out[1024];
+    int status = run_limits(argv, extra, out, sizeof out, &c);
+    printf("  %s", out);
+    CHECK(exited_ok(status) && c.err[0] == '\0', "limits maps-fork: status %d, stderr:\n%s",
+          status, c.err);
+    const char *copied = strstr(out, "copied ");
+    CHECK(copied && atoll(copied + 7) > 10000, "no run copied whole (10,000 blocks written)");
+    return PASS;
+}
+
+/* Two neighbours of 64 MiB: the first grows to 8x in place, nothing copied. */
+static int test_realloc_neighbours(void)
+{
+    char *argv[] = {NULL, "realloc-neighbours", NULL};
     return limits_case(argv, NULL);
 }
 
@@ -2146,6 +2397,9 @@ static const struct test tests[] = {
     {"BIGMAAC_RECYCLE_BYTES=0: freed data punched at free", test_recycle_punch_at_free},
     {"threshold from BIGMAAC_MIN_BIGMAAC_SIZE", test_threshold_from_env},
     {"bad environment value: one line, default used", test_bad_env},
+    {"each bad setting: one line naming it and the default", test_bad_env_each},
+    {"settings take effect: sizes with G and T, SIZE_BIGMAAC, SIZE_FRIES, TEMPLATE, VERBOSE",
+     test_env_values},
     {"RLIMIT_AS: smaller reservation, one warning", test_rlimit_as},
     {"segment published with identity and counters", test_segment_published},
     {"in-process page-out keeps data, drops residency", test_pageout_in_process},
@@ -2175,6 +2429,12 @@ static const struct test tests[] = {
     {"python multiprocessing fork pool on disk-backed arrays", test_fork_pool},
     {"fork isolation of fries: both directions, frees in the parent", test_fork_fries},
     {"fork on a full disk: the parent's copies go to RAM, never SIGBUS", test_fork_disk_full},
+    {"fork: a SIGSEGV the program raises itself still ends it", test_fork_raise},
+    {"fork: a SIGSEGV handler installed after the fork goes behind ours", test_fork_handler},
+    {"fork: Python's faulthandler enabled after the fork sees no frozen write",
+     test_fork_faulthandler},
+    {"reservation base folio-aligned: file offsets on 2 MiB boundaries", test_folio_offset},
+    {"free_sized, free_aligned_sized and __libc_* route each block to its owner", test_libc_names},
     {"threads allocate and free during page-outs", test_threads},
     {"segment restored after its directory is removed", test_segment_restored},
     {"exec: the new image removes the old image's segment", test_exec_removes_segment},
@@ -2202,8 +2462,15 @@ static const struct test tests[] = {
     {"8 threads hand blocks over, realloc across the threshold", test_handoff_threads},
     {"30,000 live big blocks: no mapping or descriptor each", test_many_live_allocations},
     {"realloc 64 MiB -> 8 GiB -> 64 MiB in place, nothing copied", test_realloc_doubling},
+    {"realloc of a block with a neighbour: 8x in place, nothing copied", test_realloc_neighbours},
+    {"fork with 34,000 live 4 KiB blocks: isolated, far from vm.max_map_count", test_maps_fork},
+    {"fork near vm.max_map_count: chunks over budget copied at the fork, isolated",
+     test_maps_fork_crowded},
+    {"map table filled after a fork: runs of frozen chunks copied whole, isolated",
+     test_maps_fork_filled},
     {"RLIMIT_AS refuses any reservation: pass-through, one warning", test_rlimit_as_pass_through},
     {"swap dir on tmpfs: one warning, SWAP_ON_RAM published", test_swap_on_ram},
+    {"swap dir without fallocate (ext2): RAM, one warning naming it, counted", test_no_fallocate},
     {"RTLD_DEEPBIND library: blocks freed by their owner", test_deepbind},
     {"jemalloc and mimalloc beside us: no crash", test_other_allocators},
     {"recycling in a tight memory cgroup: no dead data written", test_recycle_memory_tight},

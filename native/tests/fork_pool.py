@@ -23,7 +23,7 @@ libc.bigmaac_owns.argtypes = [ctypes.c_void_p]
 class ForkStats(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in (
         "frozen_forks", "copied_chunks", "ram_chunks", "thawed_chunks", "unisolated_chunks",
-        "frozen_chunks", "backing_files")]
+        "frozen_chunks", "backing_files", "snapshot_chunks")]
 
 
 class PageoutResult(ctypes.Structure):

@@ -9,7 +9,9 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bigmaac.h"
@@ -140,6 +142,160 @@ static int case_maps(int argc, char **argv)
     for (int i = 1; i < count; i += 2)
         free(blocks[i]);
     free(blocks);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ fork near the map limit */
+
+static struct bigmaac_realloc_stats reallocs(void);
+
+static int max_map_count(void)
+{
+    int max = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (!f || fscanf(f, "%d", &max) != 1)
+        max = 0;
+    if (f)
+        fclose(f);
+    return max;
+}
+
+static int (*fork_stats)(struct bigmaac_fork_stats *);
+
+static bool send_byte(int fd)
+{
+    char c = 1;
+    return write(fd, &c, 1) == 1;
+}
+
+static bool wait_byte(int fd)
+{
+    char c;
+    return read(fd, &c, 1) == 1;
+}
+
+/* Mappings of the program's own: every other page of one range read-only, n of them. */
+static bool own_mappings(int n)
+{
+    size_t pages = 2 * (size_t)n;
+    char *mine = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mine == MAP_FAILED)
+        return false;
+    for (size_t k = 0; k < pages; k += 4)
+        if (mprotect(mine + k * 4096, 4096, PROT_READ) != 0)
+            return false;
+    return true;
+}
+
+/* "maps-fork COUNT [OWN [fill]]": COUNT live 4 KiB big blocks (one 2 MiB chunk each),
+ * after OWN mappings the program made itself, then a fork. With "fill" the parent then
+ * maps its own until the map table is nearly full. The child writes every block, the
+ * parent every other one (the pattern that splits its mappings the most); neither may
+ * see the other's writes, and neither may exceed vm.max_map_count. Prints the fork
+ * counters. */
+static int case_maps_fork(int argc, char **argv)
+{
+    CHECK(argc >= 3, "usage: maps-fork COUNT [OWN [fill]]");
+    int count = atoi(argv[2]), own = argc >= 4 ? atoi(argv[3]) : 0, max = max_map_count();
+    bool fill = argc >= 5 && !strcmp(argv[4], "fill");
+    CHECK(max > 0, "read vm.max_map_count");
+    fork_stats = (int (*)(struct bigmaac_fork_stats *))dlsym(RTLD_DEFAULT, "bigmaac_fork_stats");
+    CHECK(fork_stats, "bigmaac_fork_stats");
+    CHECK(own <= 0 || own_mappings(own), "own mappings: %s", strerror(errno));
+    int64_t **blocks = calloc((size_t)count, sizeof *blocks);
+    CHECK(blocks, "table");
+    for (int i = 0; i < count; i++) {
+        blocks[i] = malloc(4096);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d of %d", i, count);
+        blocks[i][0] = i;
+        blocks[i][1] = 0;
+    }
+    int before = count_lines("/proc/self/maps");
+    int to_child[2], to_parent[2];
+    CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0, "pipes");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int maps = count_lines("/proc/self/maps");
+        for (int i = 0; i < count; i++)
+            blocks[i][1] = -1;
+        bool ok = send_byte(to_parent[1]) && wait_byte(to_child[0]);
+        int seen = 0;
+        for (int i = 0; i < count; i++)
+            seen += blocks[i][0] != i;
+        int after = count_lines("/proc/self/maps");
+        if (seen || maps >= max || after >= max)
+            fprintf(stderr, "  child: maps %d then %d of %d, saw the parent's writes in %d "
+                    "blocks\n", maps, after, max, seen);
+        _exit(ok && !seen && maps < max && after < max ? 0 : 3);
+    }
+    CHECK(wait_byte(to_parent[0]), "the child died early");
+    int filled = 0;
+    if (fill) { /* leave the parent's copies 2,000 mappings, far fewer than they split into */
+        filled = max - 2000 - count_lines("/proc/self/maps");
+        CHECK(filled <= 0 || own_mappings(filled), "own mappings: %s", strerror(errno));
+    }
+    for (int i = 0; i < count; i += 2)
+        blocks[i][0] = -7;
+    int leaked = 0;
+    for (int i = 0; i < count; i++)
+        leaked += blocks[i][1] != 0;
+    int maps = count_lines("/proc/self/maps");
+    struct bigmaac_fork_stats st;
+    memset(&st, 0, sizeof st);
+    fork_stats(&st);
+    CHECK(send_byte(to_child[1]), "the child died");
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "wait");
+    printf("%d blocks, %d own, %d after the fork: maps %d before the fork, %d after the "
+           "parent's writes (max %d); frozen %llu, copied %llu, snapshots %llu, unisolated "
+           "%llu\n", count, own, filled > 0 ? filled : 0, before, maps, max, (unsigned long long)st.frozen_chunks, (unsigned long long)st.copied_chunks,
+           (unsigned long long)st.snapshot_chunks, (unsigned long long)st.unisolated_chunks);
+    CHECK(leaked == 0, "the parent sees the child's writes in %d of %d blocks", leaked, count);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw the parent's writes "
+          "(status %d)", status);
+    CHECK(maps <= max, "%d mappings of %d", maps, max); /* [vsyscall] is a line, no mapping */
+    CHECK(st.unisolated_chunks == 0, "%llu chunks not isolated",
+          (unsigned long long)st.unisolated_chunks);
+    for (int i = 0; i < count; i++) {
+        CHECK(blocks[i][0] == (i % 2 ? i : -7), "block %d lost the parent's data", i);
+        free(blocks[i]);
+    }
+    free(blocks);
+    return 0;
+}
+
+/* "realloc-neighbours": A and B of 64 MiB made one after the other, then A grown to
+ * 8x: the neighbour left A room, nothing is copied. */
+static int case_realloc_neighbours(void)
+{
+    struct bigmaac_realloc_stats before = reallocs();
+    char *a = malloc(64 * MIB), *b = malloc(64 * MIB);
+    CHECK(a && b && owns(a) && owns(b), "two 64 MiB blocks");
+    fill_pattern(a, 64 * MIB, 71);
+    fill_pattern(b, 64 * MIB, 72);
+    char *start = a;
+    for (size_t size = 128 * MIB; size <= 512 * MIB; size *= 2) {
+        a = realloc(a, size);
+        CHECK(a == start, "growing A to %zu MiB moved it (B at %+lld MiB from A)", size >> 20,
+              (long long)(b - start) / (long long)MIB);
+        CHECK(check_pattern(a, 64 * MIB, 71) == SIZE_MAX, "A's data at %zu MiB", size >> 20);
+    }
+    char *c = malloc(64 * MIB); /* placed after both, leaving them their room */
+    CHECK(c && owns(c), "a third block");
+    CHECK(c < a || c >= a + 512 * MIB, "C inside A");
+    struct bigmaac_realloc_stats after = reallocs();
+    printf("A %p B %p C %p: in place %llu, moved %llu, copied %llu bytes\n", (void *)a, (void *)b,
+           (void *)c, (unsigned long long)(after.in_place - before.in_place),
+           (unsigned long long)(after.moved - before.moved),
+           (unsigned long long)(after.bytes_copied - before.bytes_copied));
+    CHECK(after.bytes_copied == before.bytes_copied, "realloc copied %llu bytes",
+          (unsigned long long)(after.bytes_copied - before.bytes_copied));
+    CHECK(check_pattern(b, 64 * MIB, 72) == SIZE_MAX, "B's data");
+    free(a);
+    free(b);
+    free(c);
     return 0;
 }
 
@@ -443,6 +599,8 @@ int main(int argc, char **argv)
     if (!strcmp(name, "handoff")) return case_handoff(argc, argv);
     if (!strcmp(name, "maps")) return case_maps(argc, argv);
     if (!strcmp(name, "realloc-grow")) return case_realloc_grow(argc, argv);
+    if (!strcmp(name, "realloc-neighbours")) return case_realloc_neighbours();
+    if (!strcmp(name, "maps-fork")) return case_maps_fork(argc, argv);
     if (!strcmp(name, "temporaries")) return case_temporaries(argc, argv);
     if (!strcmp(name, "dead-writeback")) return case_dead_writeback();
     if (!strcmp(name, "deepbind")) return case_deepbind(argc > 2 ? argv[2] : "now");

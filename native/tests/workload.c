@@ -640,6 +640,7 @@ static int case_hold(const char *arg)
 
 #include "fork_cases.h"
 #include "fries_cases.h"
+#include "alloc_cases.h"
 
 int main(int argc, char **argv)
 {
@@ -662,6 +663,8 @@ int main(int argc, char **argv)
     if (!strcmp(name, "aligned")) return case_aligned();
     if (!strcmp(name, "pageout")) return case_pageout();
     if (!strcmp(name, "fork")) return case_fork();
+    int core = alloc_case(name, arg);
+    if (core >= 0) return core;
     if (!strncmp(name, "fork-", 5)) return fork_case(name);
     if (!strcmp(name, "threads")) return case_threads();
     if (!strcmp(name, "recycle")) return case_recycle();
