@@ -113,6 +113,8 @@ test-c:
 	-@$(MAKE) --no-print-directory -C native other-allocators # a C test loads them; skips without
 	-@$(MAKE) --no-print-directory -C native test-tools # strace: a C test counts syscalls; skips without
 	@$(MAKE) --no-print-directory -C native test
+	$(call say,The allocator core under AddressSanitizer+UBSan and ThreadSanitizer)
+	@$(MAKE) --no-print-directory -C native test-asan test-tsan
 
 test-ts: addon agent
 	$(call say,TypeScript tests (jest))
