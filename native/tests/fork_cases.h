@@ -14,18 +14,6 @@ extern char **environ;
 
 static int (*fork_stats)(struct bigmaac_fork_stats *);
 
-static bool send_byte(int fd)
-{
-    char c = 1;
-    return write(fd, &c, 1) == 1;
-}
-
-static bool wait_byte(int fd)
-{
-    char c;
-    return read(fd, &c, 1) == 1;
-}
-
 static bool child_ok(pid_t pid)
 {
     int status;

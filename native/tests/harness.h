@@ -3,9 +3,11 @@
 #define BIGMAAC_TEST_HARNESS_H
 
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MIB ((size_t)1 << 20)
 
@@ -42,6 +44,20 @@ static inline size_t check_pattern(const void *p, size_t bytes, uint64_t seed)
         if (w[i] != pattern_word(seed, i))
             return i;
     return SIZE_MAX;
+}
+
+/* One byte over a pipe: the handshake between a test and the child it forked. False
+ * when the other side is gone. */
+static inline bool send_byte(int fd)
+{
+    char c = 1;
+    return write(fd, &c, 1) == 1;
+}
+
+static inline bool wait_byte(int fd)
+{
+    char c;
+    return read(fd, &c, 1) == 1;
 }
 
 #endif

@@ -162,18 +162,6 @@ static int max_map_count(void)
 
 static int (*fork_stats)(struct bigmaac_fork_stats *);
 
-static bool send_byte(int fd)
-{
-    char c = 1;
-    return write(fd, &c, 1) == 1;
-}
-
-static bool wait_byte(int fd)
-{
-    char c;
-    return read(fd, &c, 1) == 1;
-}
-
 /* Mappings of the program's own: every other page of one range read-only, n of them. */
 static bool own_mappings(int n)
 {
