@@ -142,6 +142,34 @@ static int case_folio_offset(void)
     return 0;
 }
 
+/* "colors": big blocks of equal size, alive together, start at different addresses
+ * modulo 256 MiB (on 2 MiB boundaries still), so arrays streamed side by side do not
+ * compete for the same TLB sets; the freed ones come back at the same address. */
+static int case_colors(void)
+{
+    enum { BLOCKS = 6 };
+    char *block[BLOCKS];
+    for (int i = 0; i < BLOCKS; i++) {
+        block[i] = malloc(256 * MIB);
+        CHECK(block[i] && owns(block[i]), "big malloc %d", i);
+        CHECK(((uintptr_t)block[i] & (2 * MIB - 1)) == 0, "block %p not 2 MiB aligned",
+              (void *)block[i]);
+        for (int j = 0; j < i; j++)
+            CHECK(((uintptr_t)block[i] - (uintptr_t)block[j]) % (256 * MIB) != 0,
+                  "blocks %d (%p) and %d (%p) are congruent modulo 256 MiB", j,
+                  (void *)block[j], i, (void *)block[i]);
+    }
+    char *last = block[BLOCKS - 1];
+    free(last);
+    char *again = malloc(256 * MIB);
+    CHECK(again == last, "a freed block is reused where it was (%p, not %p)", (void *)again,
+          (void *)last);
+    for (int i = 0; i < BLOCKS - 1; i++)
+        free(block[i]);
+    free(again);
+    return 0;
+}
+
 /* "swap-dir DIR": a big block maps a file in DIR. */
 static int case_swap_dir(const char *dir)
 {
@@ -293,6 +321,7 @@ static int alloc_case(const char *name, const char *arg)
     if (!strcmp(name, "fork-raise")) return case_fork_raise();
     if (!strcmp(name, "fork-handler")) return case_fork_handler();
     if (!strcmp(name, "folio-offset")) return case_folio_offset();
+    if (!strcmp(name, "colors")) return case_colors();
     if (!strcmp(name, "swap-dir")) return case_swap_dir(arg);
     if (!strcmp(name, "owned")) return case_owned(arg);
     if (!strcmp(name, "fries-owned")) return case_fries_owned(arg);

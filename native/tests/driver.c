@@ -1901,6 +1901,8 @@ static int test_folio_offset(void)
     return run_case("folio-offset", NULL, extra);
 }
 
+static int test_colors(void) { return run_case("colors", NULL, NULL); }
+
 static int test_libc_names(void) { return run_case("libc-names", NULL, NULL); }
 
 /* A swap dir whose filesystem has no fallocate (ext2 here; some NFS and FUSE file systems
@@ -2434,6 +2436,7 @@ static const struct test tests[] = {
     {"fork: Python's faulthandler enabled after the fork sees no frozen write",
      test_fork_faulthandler},
     {"reservation base folio-aligned: file offsets on 2 MiB boundaries", test_folio_offset},
+    {"big blocks of one size start on different colours modulo 256 MiB", test_colors},
     {"free_sized, free_aligned_sized and __libc_* route each block to its owner", test_libc_names},
     {"threads allocate and free during page-outs", test_threads},
     {"segment restored after its directory is removed", test_segment_restored},
