@@ -17,7 +17,7 @@ import {
   StreamMessageWriter
 } from 'vscode-jsonrpc/node';
 
-export const REPO = resolve(__dirname, '..', '..');
+export const REPO = resolve(__dirname, '..', '..', '..');
 export const BUNDLE = join(REPO, 'python', 'jupyterlab_bigmaac', '_bundled', 'bigmaac.js');
 export const LIBRARY = join(REPO, 'native', 'build', 'libbigmaac.so');
 export const ADDON = join(REPO, 'native', 'build', 'bigmaac.node');
