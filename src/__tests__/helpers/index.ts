@@ -466,3 +466,81 @@ export function startRawAgent(sandbox: Sandbox, args: string[] = []): RawAgent {
     exited
   };
 }
+
+/** What `useTestBed` gives a test file. */
+export interface TestBed {
+  /** The file's sandbox, made when the file loads and removed after its last test. */
+  readonly sandbox: Sandbox;
+  /** The big process shared by the file's tests (with `useTestBed`'s `big` only). */
+  readonly big: BigProcess;
+  /** `startAgent` in the sandbox; the agent is stopped after the test. */
+  agent(
+    args?: string[],
+    extraEnv?: NodeJS.ProcessEnv,
+    user?: { uid?: number; gid?: number }
+  ): AgentProcess;
+  /** `agent()` after the initialize handshake. */
+  initializedAgent(): Promise<AgentProcess>;
+  /** `startBigProcess` in the sandbox; the process is stopped after the test. */
+  bigProcess(bytes: number, kernelId: string): Promise<BigProcess>;
+}
+
+/**
+ * The set-up an agent or CLI test file shares, as jest hooks; call it at the
+ * file's top level. Before the first test the artifacts are checked and, with
+ * `big`, one big process starts for all the tests; what a test started with
+ * `agent` or `bigProcess` is stopped after it; after the last test the big
+ * process stops and the sandbox is removed.
+ */
+export function useTestBed(
+  options: { big?: { bytes: number; kernelId?: string } } = {}
+): TestBed {
+  const sandbox = new Sandbox();
+  let big: BigProcess | undefined;
+  const agents: AgentProcess[] = [];
+  const processes: BigProcess[] = [];
+
+  beforeAll(async () => {
+    requireArtifacts();
+    if (options.big) {
+      big = await startBigProcess(sandbox, options.big.bytes, options.big.kernelId);
+    }
+  });
+
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map(a => a.stop()));
+    await Promise.all(processes.splice(0).map(p => p.stop()));
+  });
+
+  afterAll(async () => {
+    await big?.stop();
+    sandbox.dispose();
+  });
+
+  const agent = (
+    args: string[] = [],
+    extraEnv: NodeJS.ProcessEnv = {},
+    user: { uid?: number; gid?: number } = {}
+  ): AgentProcess => {
+    const started = startAgent(sandbox, args, extraEnv, user);
+    agents.push(started);
+    return started;
+  };
+
+  return {
+    sandbox,
+    get big(): BigProcess {
+      if (!big) {
+        throw new Error('no big process: pass `big` to useTestBed');
+      }
+      return big;
+    },
+    agent,
+    initializedAgent: () => initialize(agent()),
+    bigProcess: async (bytes, kernelId) => {
+      const started = await startBigProcess(sandbox, bytes, kernelId);
+      processes.push(started);
+      return started;
+    }
+  };
+}
