@@ -7,8 +7,10 @@ import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 
 import { MemoryGetResult, StatsUpdateParams } from '../common/protocol';
-import { MiB, recordNotifications, requireArtifacts, Sandbox } from './helpers';
-import { CgroupFiles, cgroupFiles, CgroupTestBed } from './helpers/memoryCgroup';
+import { MiB, recordNotifications } from './helpers';
+import { CgroupFiles, cgroupFiles, useCgroupTestBed } from './helpers/memoryCgroup';
+
+const bed = useCgroupTestBed();
 
 /** Usage moves while the agent runs; what it reports must be this close to the file. */
 const USAGE_TOLERANCE = 16 * MiB;
@@ -26,9 +28,6 @@ function cgroupFilesOf(pid: number): CgroupFiles | null {
   return v2 && existsSync(join(dir, 'memory.current')) ? cgroupFiles('cgroup-v2', dir) : null;
 }
 
-let sandbox: Sandbox;
-let bed: CgroupTestBed;
-
 /** Checks a reported value against the cgroup files read just before and after it. */
 function expectMatches(
   reported: MemoryGetResult['container'],
@@ -45,16 +44,6 @@ function expectMatches(
   );
   expect(reported!.usage).toBeLessThanOrEqual(Math.max(usageBefore, usageAfter) + USAGE_TOLERANCE);
 }
-
-beforeAll(() => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  bed = new CgroupTestBed(sandbox);
-});
-
-afterEach(() => bed?.cleanUp());
-
-afterAll(() => sandbox?.dispose());
 
 describe('container memory', () => {
   it('reports the cgroup the agent runs in, or null when it has none', async () => {

@@ -12,15 +12,12 @@ import {
   MiB,
   PYTHON,
   recordNotifications,
-  requireArtifacts,
-  Sandbox,
   steppingScript,
   waitForOutput
 } from './helpers';
-import { CgroupTestBed, MemoryCgroup } from './helpers/memoryCgroup';
+import { MemoryCgroup, useCgroupTestBed } from './helpers/memoryCgroup';
 
-let sandbox: Sandbox;
-let bed: CgroupTestBed;
+const bed = useCgroupTestBed();
 
 /**
  * Python under the library inside `cgroup`, as a kernel unless `kernelId` is undefined;
@@ -62,16 +59,6 @@ async function agentInCgroupPoliciesOff(limit: number) {
   });
   return { cgroup, connection, finished };
 }
-
-beforeAll(() => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  bed = new CgroupTestBed(sandbox);
-});
-
-afterEach(() => bed?.cleanUp());
-
-afterAll(() => sandbox?.dispose());
 
 describe('memory pressure', () => {
   it('pages out the idle kernel, not the busy one, until under the threshold', async () => {

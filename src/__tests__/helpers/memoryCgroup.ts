@@ -14,7 +14,7 @@ import {
 } from 'vscode-jsonrpc/node';
 
 import { InitializeResult } from '../../common/protocol';
-import { BUNDLE, INITIALIZE, Sandbox } from './index';
+import { BUNDLE, INITIALIZE, Sandbox, useTestBed } from './index';
 
 /** A memory cgroup's usage and limit, read from its files. */
 export interface CgroupFiles {
@@ -164,4 +164,14 @@ export class CgroupTestBed {
   private _cgroups: MemoryCgroup[] = [];
   private _children: ChildProcess[] = [];
   private _connections: MessageConnection[] = [];
+}
+
+/**
+ * `useTestBed` for the cgroup tests: a CgroupTestBed over the file's sandbox,
+ * cleaned up after each test. Call it at the file's top level.
+ */
+export function useCgroupTestBed(): CgroupTestBed {
+  const bed = new CgroupTestBed(useTestBed().sandbox);
+  afterEach(() => bed.cleanUp());
+  return bed;
 }
