@@ -10,29 +10,20 @@
  * `make -C bench panel`; it asserts nothing about time, it prints medians.
  */
 import type { Session } from '@jupyterlab/services';
-import type { TranslationBundle } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import { InitializeResult, Methods, ProcessInfo } from '../src/common/protocol';
 import type { IAgentNotification } from '../src/panel/agentClient';
 import { BigmaacModel, IAgentConnection } from '../src/panel/model';
-import { PanelView } from '../src/panel/views';
+import { FakeSessions } from '../src/__tests__/helpers/panelModelFixture';
+import {
+  addNotebooks,
+  KERNELS,
+  mountPanelView
+} from '../src/__tests__/helpers/panelViewFixture';
 
 const MIB = 2 ** 20;
-const KERNELS = 50;
 const ROUNDS = 30;
-
-const trans = {
-  __: (text: string, ...args: unknown[]) => fill(text, args),
-  _n: (one: string, many: string, n: number, ...args: unknown[]) =>
-    fill(n === 1 ? one : many, [n, ...args])
-} as unknown as TranslationBundle;
-
-function fill(text: string, args: unknown[]): string {
-  return text.replace(/%(\d+)/g, (match, i) =>
-    i - 1 < args.length ? String(args[i - 1]) : match
-  );
-}
 
 /** An agent answering from memory, as the real one would shape it. */
 class Agent implements IAgentConnection {
@@ -68,48 +59,15 @@ function median(values: number[]): number {
 }
 
 test('one refresh of fifty kernels', async () => {
-  const sessions = {
-    runningChanged: new Signal<unknown, Session.IModel[]>({}),
-    models: [] as Session.IModel[],
-    async refreshRunning() {
-      return;
-    },
-    running() {
-      return this.models[Symbol.iterator]();
-    }
-  };
+  const sessions = new FakeSessions();
   const agent = new Agent();
-  for (let i = 0; i < KERNELS; i++) {
-    sessions.models.push({
-      id: `s${i}`,
-      name: `nb${i}.ipynb`,
-      path: `nb${String(i).padStart(2, '0')}.ipynb`,
-      type: 'notebook',
-      kernel: { id: `k${i}`, name: 'python3' }
-    });
-    agent.processes.push({
-      pid: 1000 + i,
-      startTime: i,
-      uid: 0,
-      kernelId: `k${i}`,
-      label: '',
-      command: 'python',
-      swapDir: '/var/tmp/swap',
-      diskBacked: { bytes: 64 * MIB, count: 1 },
-      peakBytes: 64 * MIB,
-      updatedAt: 1
-    });
-  }
+  addNotebooks(sessions, agent.processes);
   const model = new BigmaacModel({
     sessions: sessions as unknown as Session.IManager,
     agent,
     fetchKernelStates: async () => []
   });
-  const view = new PanelView(model, trans);
-  const root = document.createElement('div');
-  root.append(...view.nodes);
-  document.body.append(root);
-  model.changed.connect(view.render, view);
+  const root = mountPanelView(model);
   await model.refresh();
   const list = root.querySelector('.jp-BigmaacPanel-list')!;
 

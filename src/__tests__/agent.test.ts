@@ -17,50 +17,19 @@ import {
   ProgressParams
 } from '../common/protocol';
 import {
-  AgentProcess,
-  BigProcess,
   BUNDLE,
-  initialize,
   INITIALIZE,
   MiB,
   recordNotifications,
-  requireArtifacts,
   responseError,
-  Sandbox,
-  startAgent,
   startBigProcess,
   startRawAgent,
-  startVerifyingProcess
+  startVerifyingProcess,
+  useTestBed
 } from './helpers';
 
-let sandbox: Sandbox;
-let big: BigProcess;
-const agents: AgentProcess[] = [];
-
-function agent(args: string[] = []): AgentProcess {
-  const started = startAgent(sandbox, args);
-  agents.push(started);
-  return started;
-}
-
-function initializedAgent(): Promise<AgentProcess> {
-  return initialize(agent());
-}
-
-beforeAll(async () => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  big = await startBigProcess(sandbox, 64 * MiB);
-});
-
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map(a => a.stop()));
-});
-
-afterAll(async () => {
-  await big?.stop();
-  sandbox?.dispose();
-});
+const bed = useTestBed({ big: { bytes: 64 * MiB } });
+const { sandbox, agent, initializedAgent } = bed;
 
 describe('lifecycle', () => {
   it('answers initialize with protocol version, capabilities and server info', async () => {
@@ -257,7 +226,7 @@ describe('processes/list', () => {
   it('reports the process under the library with its disk-backed memory', async () => {
     const { connection } = await initializedAgent();
     const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
-    const info = processes.find(p => p.pid === big.pid);
+    const info = processes.find(p => p.pid === bed.big.pid);
     expect(info).toBeDefined();
     expect(info!.diskBacked.bytes).toBeGreaterThanOrEqual(64 * MiB);
     expect(info!.diskBacked.count).toBeGreaterThanOrEqual(1);
@@ -271,8 +240,7 @@ describe('processes/list', () => {
   });
 
   it('answers -32603 naming the missing addon, and keeps running', async () => {
-    const started = startAgent(sandbox, [], { BIGMAAC_ADDON: '/nonexistent/bigmaac.node' });
-    agents.push(started);
+    const started = agent([], { BIGMAAC_ADDON: '/nonexistent/bigmaac.node' });
     await started.connection.sendRequest('initialize', INITIALIZE);
     const error = await responseError(started.connection.sendRequest('processes/list'));
     expect(error.code).toBe(ErrorCodes.InternalError);
@@ -295,9 +263,9 @@ describe('process/get', () => {
   it('reports the process with its counters and allocations', async () => {
     const { connection } = await initializedAgent();
     const { process: details } = await connection.sendRequest<ProcessGetResult>('process/get', {
-      pid: big.pid
+      pid: bed.big.pid
     });
-    expect(details.pid).toBe(big.pid);
+    expect(details.pid).toBe(bed.big.pid);
     expect(details.kernelId).toBe('jest-kernel-0001');
     expect(details.minBigSize).toBe(MiB);
     expect(details.counters.liveBigBytes).toBeGreaterThanOrEqual(64 * MiB);
@@ -480,7 +448,7 @@ describe('process/pageout', () => {
       expect(error.data?.code).toBe('EINCOMPATIBLE');
       expect(error.message).toMatch(/another layout version/);
       const { processes } = await connection.sendRequest<ProcessesListResult>('processes/list');
-      expect(processes.map(p => p.pid)).toContain(big.pid);
+      expect(processes.map(p => p.pid)).toContain(bed.big.pid);
       expect(processes.map(p => p.pid)).not.toContain(pid);
     } finally {
       rmSync(join(sandbox.segmentDir, `${pid}.seg`), { force: true });

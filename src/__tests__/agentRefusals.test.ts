@@ -7,43 +7,20 @@ import { spawn } from 'child_process';
 import { ErrorCodes, ProcessesListResult, ProcessGetResult } from '../common/protocol';
 import {
   AgentProcess,
-  BigProcess,
   BUNDLE,
+  frame,
   initialize,
   INITIALIZE,
   MiB,
-  requireArtifacts,
   responseError,
-  Sandbox,
-  startAgent,
-  startBigProcess
+  useTestBed
 } from './helpers';
 
 /** The uid the "other user" agent runs as (Debian's nobody). */
 const NOBODY = 65534;
 
-let sandbox: Sandbox;
-let big: BigProcess;
-const agents: AgentProcess[] = [];
-
-beforeAll(async () => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  big = await startBigProcess(sandbox, 64 * MiB);
-});
-
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map(a => a.stop()));
-});
-
-afterAll(async () => {
-  await big?.stop();
-  sandbox?.dispose();
-});
-
-function frame(body: string): string {
-  return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-}
+const bed = useTestBed({ big: { bytes: 64 * MiB } });
+const { sandbox, agent } = bed;
 
 /** Raw frames in, raw bodies out: what a client that sends garbage sees. */
 function rawExchange(bodies: string[], expected: number): Promise<unknown[]> {
@@ -105,11 +82,10 @@ describe('the agent refuses bad input and keeps running', () => {
     "refuses another user's process with -32101 and leaves it untouched",
     async () => {
       // The agent runs as nobody; the process under the library belongs to root.
-      const started = spawnAgentAs(NOBODY);
-      agents.push(started);
+      const started = agentAs(NOBODY);
       const { connection } = await initialize(started);
       for (const method of ['process/get', 'process/pageout']) {
-        const error = await responseError(connection.sendRequest(method, { pid: big.pid }));
+        const error = await responseError(connection.sendRequest(method, { pid: bed.big.pid }));
         expect(error.code).toBe(ErrorCodes.PermissionDenied);
         expect(error.data?.code).toBe('EPERM');
       }
@@ -120,19 +96,18 @@ describe('the agent refuses bad input and keeps running', () => {
       expect(listing.code).toBe(ErrorCodes.PermissionDenied);
       // Still serving, and the owner's data was never paged out by the other user.
       expect(started.child.exitCode).toBeNull();
-      const owner = startAgent(sandbox);
-      agents.push(owner);
+      const owner = agent();
       const ownerConnection = (await initialize(owner)).connection;
       const { process: details } = await ownerConnection.sendRequest<ProcessGetResult>(
         'process/get',
-        { pid: big.pid }
+        { pid: bed.big.pid }
       );
       expect(details.counters.pageouts).toBe(0);
     }
   );
 });
 
-/** startAgent, but as another uid (root only). */
-function spawnAgentAs(uid: number): AgentProcess {
-  return startAgent(sandbox, [], {}, { uid, gid: uid });
+/** An agent as another uid (root only), stopped after the test. */
+function agentAs(uid: number): AgentProcess {
+  return agent([], {}, { uid, gid: uid });
 }

@@ -5,32 +5,19 @@ import { spawn } from 'child_process';
 
 import { ProcessesListResult } from '../common/protocol';
 import {
-  BigProcess,
   BUNDLE,
   LIBRARY,
   MiB,
   oneLine,
   PYTHON,
-  requireArtifacts,
   runCli,
   Sandbox,
-  startBigProcess,
+  useTestBed,
   waitForOutput
 } from './helpers';
 
-let sandbox: Sandbox;
-let big: BigProcess;
-
-beforeAll(async () => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  big = await startBigProcess(sandbox, 64 * MiB);
-});
-
-afterAll(async () => {
-  await big?.stop();
-  sandbox?.dispose();
-});
+const bed = useTestBed({ big: { bytes: 64 * MiB } });
+const { sandbox } = bed;
 
 describe('bigmaac ps', () => {
   it('--json lists the process with its disk-backed memory', () => {
@@ -38,7 +25,7 @@ describe('bigmaac ps', () => {
     expect(stderr).toBe('');
     expect(status).toBe(0);
     const { processes } = JSON.parse(stdout) as ProcessesListResult;
-    const info = processes.find(p => p.pid === big.pid);
+    const info = processes.find(p => p.pid === bed.big.pid);
     expect(info?.diskBacked.bytes).toBeGreaterThanOrEqual(64 * MiB);
     expect(info?.kernelId).toBe('jest-kernel-0001');
   });
@@ -48,7 +35,7 @@ describe('bigmaac ps', () => {
     expect(status).toBe(0);
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^\s*PID\s+DISK-BACKED\s+ALLOCS\s+PEAK\s+KERNEL\/LABEL\s+COMMAND$/);
-    const row = lines.find(line => line.trim().startsWith(`${big.pid} `));
+    const row = lines.find(line => line.trim().startsWith(`${bed.big.pid} `));
     expect(row).toMatch(/\d+\.\d+ MiB/);
     expect(row).toContain('kernel jest-ker');
     // Right-aligned numeric columns end where their headers end.
@@ -82,10 +69,10 @@ describe('bigmaac ps', () => {
 
 describe('bigmaac pageout', () => {
   it('pages out a process and reports what it wrote', () => {
-    const { status, stdout } = runCli(sandbox, ['pageout', String(big.pid), '--json']);
+    const { status, stdout } = runCli(sandbox, ['pageout', String(bed.big.pid), '--json']);
     expect(status).toBe(0);
     const result = JSON.parse(stdout);
-    expect(result.pid).toBe(big.pid);
+    expect(result.pid).toBe(bed.big.pid);
     expect(result.residentAfter).toBeLessThanOrEqual(result.residentBefore);
   });
 

@@ -10,32 +10,20 @@ import { ProcessGetResult } from '../common/protocol';
 import type { PageoutAllResult } from '../cli/pageout';
 import type { DoctorReport } from '../cli/doctor';
 import {
-  BigProcess,
   BUNDLE,
   MiB,
   oneLine,
   PYTHON,
-  requireArtifacts,
   runCli,
   Sandbox,
   startBigProcess,
   startSteppingProcess,
+  useTestBed,
   waitForOutput
 } from './helpers';
 
-let sandbox: Sandbox;
-let big: BigProcess;
-
-beforeAll(async () => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  big = await startBigProcess(sandbox, 24 * MiB, 'jest-kernel-show');
-});
-
-afterAll(async () => {
-  await big?.stop();
-  sandbox?.dispose();
-});
+const bed = useTestBed({ big: { bytes: 24 * MiB, kernelId: 'jest-kernel-show' } });
+const { sandbox } = bed;
 
 describe('bigmaac show', () => {
   it('shows the counters and an aligned allocations table with sizes and ages', async () => {
@@ -67,10 +55,10 @@ describe('bigmaac show', () => {
   });
 
   it('--json prints the agent process/get result', () => {
-    const { status, stdout } = runCli(sandbox, ['show', String(big.pid), '--json']);
+    const { status, stdout } = runCli(sandbox, ['show', String(bed.big.pid), '--json']);
     expect(status).toBe(0);
     const { process: details } = JSON.parse(stdout) as ProcessGetResult;
-    expect(details.pid).toBe(big.pid);
+    expect(details.pid).toBe(bed.big.pid);
     expect(details.kernelId).toBe('jest-kernel-show');
     expect(details.counters.liveBigBytes).toBeGreaterThanOrEqual(24 * MiB);
     expect(details.allocations[0].size).toBeGreaterThanOrEqual(24 * MiB);
@@ -100,13 +88,13 @@ describe('bigmaac pageout --all', () => {
       const { status, stdout, stderr } = runCli(sandbox, ['pageout', '--all']);
       expect(stderr).toBe('');
       expect(status).toBe(0);
-      expect(stdout).toContain(`Paged out process ${big.pid}: wrote`);
+      expect(stdout).toContain(`Paged out process ${bed.big.pid}: wrote`);
       expect(stdout).toContain(`Paged out process ${second.pid}: wrote`);
       const json = runCli(sandbox, ['pageout', '--all', '--json']);
       expect(json.status).toBe(0);
       const result = JSON.parse(json.stdout) as PageoutAllResult;
       const pids = result.results.map(r => r.pid);
-      expect(pids).toEqual(expect.arrayContaining([big.pid, second.pid]));
+      expect(pids).toEqual(expect.arrayContaining([bed.big.pid, second.pid]));
       expect(result.failures).toEqual([]);
       // Just paged out: nothing of theirs is left resident.
       for (const r of result.results) {
@@ -126,7 +114,7 @@ describe('bigmaac pageout --all', () => {
     } finally {
       empty.dispose();
     }
-    const both = runCli(sandbox, ['pageout', '--all', String(big.pid)]);
+    const both = runCli(sandbox, ['pageout', '--all', String(bed.big.pid)]);
     expect(both.status).toBe(2);
     expect(oneLine(both.stderr)).toBe(
       "bigmaac: pageout: give a PID or --all, not both (see 'bigmaac --help')"
@@ -319,7 +307,7 @@ describe('bigmaac top', () => {
     expect(lines[2]).toMatch(
       /^\s*PID\s+DISK-BACKED\s+IN RAM\s+PEAK\s+ALLOCS\s+RAM # \/ DISK \.\s+KERNEL/
     );
-    const row = lines.find(line => line.trim().startsWith(`${big.pid} `));
+    const row = lines.find(line => line.trim().startsWith(`${bed.big.pid} `));
     // How much of its 24 MiB is in RAM depends on the page-outs run above: a size, and a bar
     // of # (in RAM) and . (on disk only).
     expect(row).toMatch(

@@ -9,18 +9,16 @@ import { join } from 'path';
 
 import { PageoutProgress, ProgressParams } from '../common/protocol';
 import {
-  BigProcess,
   BUNDLE,
   initialize,
   MiB,
   oneLine,
-  REPO,
-  requireArtifacts,
   recordNotifications,
+  REPO,
   runCli,
-  Sandbox,
   startAgent,
-  startBigProcess
+  startBigProcess,
+  useTestBed
 } from './helpers';
 
 const CLI_DOC = readFileSync(join(REPO, 'docs', 'cli.md'), 'utf8');
@@ -66,19 +64,8 @@ const keysOf = (value: object) => sorted(Object.keys(value));
 
 const PROCESS_INFO = tableFields(PROTOCOL_DOC, '`ProcessInfo`:');
 
-let sandbox: Sandbox;
-let big: BigProcess;
-
-beforeAll(async () => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  big = await startBigProcess(sandbox, 16 * MiB, 'jest-kernel-contract');
-});
-
-afterAll(async () => {
-  await big?.stop();
-  sandbox?.dispose();
-});
+const bed = useTestBed({ big: { bytes: 16 * MiB, kernelId: 'jest-kernel-contract' } });
+const { sandbox } = bed;
 
 describe('--json keys are those the docs list', () => {
   it('ps --json: {"processes": [ProcessInfo]}', () => {
@@ -111,7 +98,7 @@ describe('--json keys are those the docs list', () => {
       2
     );
     const allocation = /`\{ ([^}]*) \}`/.exec(allocationCell)![1].split(', ');
-    const { status, stdout } = runCli(sandbox, ['show', String(big.pid), '--json']);
+    const { status, stdout } = runCli(sandbox, ['show', String(bed.big.pid), '--json']);
     expect(status).toBe(0);
     const output = JSON.parse(stdout);
     expect(keysOf(output)).toEqual(['process']);
@@ -128,7 +115,7 @@ describe('--json keys are those the docs list', () => {
   it('pageout PID --json and pageout --all --json', () => {
     const one = quotedKeys("`--json` prints the agent's\n`process/pageout` result: `");
     expect(one).toEqual(['pid', 'bytesWritten', 'durationMs', 'residentBefore', 'residentAfter']);
-    const single = runCli(sandbox, ['pageout', String(big.pid), '--json']);
+    const single = runCli(sandbox, ['pageout', String(bed.big.pid), '--json']);
     expect(single.status).toBe(0);
     expect(keysOf(JSON.parse(single.stdout))).toEqual(sorted(one));
 
@@ -175,7 +162,7 @@ describe('exit codes', () => {
 
   (asRoot ? it : it.skip)("exits with 4 for another user's process", () => {
     // The CLI runs as nobody, against a process (and segment directory) of root's.
-    const result = spawnSync(process.execPath, [BUNDLE, 'show', String(big.pid)], {
+    const result = spawnSync(process.execPath, [BUNDLE, 'show', String(bed.big.pid)], {
       env: sandbox.env(),
       encoding: 'utf8',
       uid: NOBODY,
@@ -184,7 +171,7 @@ describe('exit codes', () => {
     });
     expect(result.status).toBe(4);
     expect(oneLine(result.stderr)).toMatch(/^bigmaac: /);
-    const pageout = spawnSync(process.execPath, [BUNDLE, 'pageout', String(big.pid)], {
+    const pageout = spawnSync(process.execPath, [BUNDLE, 'pageout', String(bed.big.pid)], {
       env: sandbox.env(),
       encoding: 'utf8',
       uid: NOBODY,

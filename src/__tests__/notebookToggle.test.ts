@@ -2,8 +2,6 @@
  * The notebook toggle's state: the notebook's metadata choice, the kernel's
  * actual state from /bigmaac/kernels and the user's default.
  */
-import type { TranslationBundle } from '@jupyterlab/translation';
-
 import {
   metadataChoice,
   toggleLabel,
@@ -11,12 +9,7 @@ import {
   toggleTooltip,
   withEnabled
 } from '../toggle/toggle';
-
-/** A translation bundle that only fills in %1, %2, ... */
-const trans = {
-  __: (text: string, ...args: unknown[]) =>
-    text.replace(/%(\d)/g, (_, n) => String(args[Number(n) - 1]))
-} as unknown as TranslationBundle;
+import { trans } from './helpers/translation';
 
 const ON = { enabled: true, reason: '' };
 const OFF = { enabled: false, reason: 'disabled by the notebook' };

@@ -2,188 +2,23 @@
  * The panel's model: joining sessions with the agent's processes, and page-outs.
  *
  * The agent here is a small in-memory JSON-RPC peer that answers with the
- * protocol's shapes; the real agent is exercised by the agent's own tests and,
- * end to end, by the Galata tests in ui-tests/.
+ * protocol's shapes (helpers/panelModelFixture.ts); the real agent is exercised
+ * by the agent's own tests and, end to end, by the Galata tests in ui-tests/.
  */
-import type { Session } from '@jupyterlab/services';
-import { Signal } from '@lumino/signaling';
-
+import { Methods, PageoutParams } from '../common/protocol';
 import {
-  ContainerMemory,
-  ErrorCodes,
-  InitializeResult,
-  Methods,
-  PageoutParams,
-  PageoutResult,
-  ProcessInfo
-} from '../common/protocol';
-import type { IAgentNotification, IRequestOptions } from '../panel/agentClient';
-import { BigmaacModel, IAgentConnection } from '../panel/model';
-import type { IKernelState } from '../panel/serverApi';
+  kernelState,
+  measured,
+  processInfo,
+  setupKernels,
+  setupModel
+} from './helpers/panelModelFixture';
 
 const MIB = 2 ** 20;
 
-class Sessions {
-  readonly runningChanged = new Signal<this, Session.IModel[]>(this);
-  models: Session.IModel[] = [];
-  async refreshRunning(): Promise<void> {
-    this.refreshes++;
-  }
-  refreshes = 0;
-  running(): IterableIterator<Session.IModel> {
-    return this.models[Symbol.iterator]();
-  }
-  add(id: string, path: string, kernelId: string): void {
-    this.models.push({
-      id,
-      name: path,
-      path,
-      type: 'notebook',
-      kernel: { id: kernelId, name: 'python3' }
-    });
-    this.runningChanged.emit(this.models);
-  }
-}
-
-class Agent implements IAgentConnection {
-  readonly notificationReceived = new Signal<this, IAgentNotification>(this);
-  processes: ProcessInfo[] = [];
-  pageoutError: Error | null = null;
-  requests: { method: string; params?: unknown }[] = [];
-
-  /** `process/get` answers by pid; a pid without one is an unknown process. */
-  details = new Map<number, Record<string, unknown>>();
-  /** `history/get` answers by pid. */
-  history = new Map<
-    number,
-    {
-      at: number;
-      diskBackedBytes: number;
-      diskBackedCount: number;
-      peakBytes: number;
-    }[]
-  >();
-  /** When set, `process/pageout` waits for `$/cancelRequest` (the signal). */
-  waitForCancel = false;
-  /** What `memory/get` answers; `undefined`: the agent lacks `containerMemory`. */
-  container: ContainerMemory | null | undefined = undefined;
-
-  get serverInfo(): InitializeResult | null {
-    const containerMemory = this.container !== undefined;
-    return {
-      protocolVersion: '1.1',
-      serverInfo: { name: 'fake agent', version: '0.0.0' },
-      capabilities: { containerMemory } as InitializeResult['capabilities']
-    };
-  }
-
-  async request<T>(
-    method: string,
-    params?: unknown,
-    options?: IRequestOptions
-  ): Promise<T> {
-    this.requests.push({ method, params });
-    if (method === Methods.processesList) {
-      return { processes: this.processes } as T;
-    }
-    if (method === Methods.processGet) {
-      const { pid } = params as { pid: number };
-      const details = this.details.get(pid);
-      if (!details) {
-        throw new Error(`no BigMaac process with pid ${pid}`);
-      }
-      const process = this.processes.find(p => p.pid === pid)!;
-      return { process: { ...process, ...details } } as T;
-    }
-    if (method === Methods.memoryGet && this.container !== undefined) {
-      return { container: this.container, measuredAt: Date.now() } as T;
-    }
-    if (method === Methods.historyGet) {
-      const { pid } = params as { pid: number };
-      const samples = this.history.get(pid);
-      if (!samples) {
-        throw new Error(`no BigMaac process with pid ${pid}`);
-      }
-      return { pid, startTime: 0, samples, capacity: 720 } as T;
-    }
-    if (method === Methods.processPageout && this.waitForCancel) {
-      await new Promise<void>(resolve =>
-        options!.signal!.addEventListener('abort', () => resolve())
-      );
-      throw Object.assign(new Error('cancelled'), {
-        rpcCode: ErrorCodes.RequestCancelled
-      });
-    }
-    if (method === Methods.processPageout) {
-      const { pid, workDoneToken } = params as PageoutParams;
-      if (this.pageoutError) {
-        throw this.pageoutError;
-      }
-      const process = this.processes.find(p => p.pid === pid)!;
-      const total = process.diskBacked.bytes;
-      this.notificationReceived.emit({
-        method: Methods.progress,
-        params: {
-          token: workDoneToken,
-          value: {
-            kind: 'report',
-            bytesDone: total / 2,
-            bytesTotal: total,
-            percentage: 50
-          }
-        }
-      });
-      const result: PageoutResult = {
-        pid,
-        bytesWritten: total,
-        durationMs: 210,
-        residentBefore: total,
-        residentAfter: 0
-      };
-      return result as T;
-    }
-    throw new Error(`unexpected method ${method}`);
-  }
-}
-
-function processInfo(
-  pid: number,
-  kernelId: string,
-  bytes: number,
-  count: number
-): ProcessInfo {
-  return {
-    pid,
-    startTime: 1000 + pid,
-    uid: 1000,
-    kernelId,
-    label: 'Python 3 (ipykernel)',
-    command: 'python -m ipykernel_launcher',
-    swapDir: '/var/tmp/swap',
-    diskBacked: { bytes, count },
-    peakBytes: bytes,
-    updatedAt: Date.now()
-  };
-}
-
-function setup(
-  states: IKernelState[] = [],
-  options: Partial<BigmaacModel.IOptions> = {}
-) {
-  const sessions = new Sessions();
-  const agent = new Agent();
-  const model = new BigmaacModel({
-    sessions: sessions as unknown as Session.IManager,
-    agent,
-    fetchKernelStates: async () => states,
-    ...options
-  });
-  return { sessions, agent, model };
-}
-
 describe('BigmaacModel', () => {
   it('joins sessions with processes by kernel id and sums child processes', async () => {
-    const { sessions, agent, model } = setup([
+    const { sessions, agent, model } = setupModel([
       { id: 'k1', name: 'python3', bigmaac: { enabled: true, reason: '' } },
       {
         id: 'k2',
@@ -211,9 +46,7 @@ describe('BigmaacModel', () => {
   });
 
   it('keeps the rows and reports the error when the agent fails', async () => {
-    const { sessions, agent, model } = setup();
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB]);
     await model.refresh();
     agent.request = async () => {
       throw new Error('agent unavailable: no node');
@@ -224,23 +57,17 @@ describe('BigmaacModel', () => {
   });
 
   it('pages out every disk-backed process of a kernel, with progress', async () => {
-    const { sessions, agent, model } = setup();
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [
-      processInfo(11, 'k1', 64 * MIB, 1),
-      processInfo(12, 'k1', 0, 0)
-    ];
+    const { agent, model } = setupKernels([64 * MIB]);
+    agent.processes.push(processInfo(12, 'k1', 0, 0));
     await model.refresh();
 
     const phases: string[] = [];
     model.changed.connect(() => phases.push(model.rows[0].pageout.phase));
     await model.pageout('k1');
 
-    const pageouts = agent.requests.filter(
-      r => r.method === Methods.processPageout
-    );
-    expect(pageouts.map(r => (r.params as PageoutParams).pid)).toEqual([11]);
-    expect(typeof (pageouts[0].params as PageoutParams).workDoneToken).toBe(
+    expect(agent.pageoutPids()).toEqual([11]);
+    const [pageout] = agent.requestsOf(Methods.processPageout);
+    expect(typeof (pageout.params as PageoutParams).workDoneToken).toBe(
       'string'
     );
     expect(phases).toContain('running');
@@ -253,9 +80,7 @@ describe('BigmaacModel', () => {
   });
 
   it('reports a failed page-out on the row', async () => {
-    const { sessions, agent, model } = setup();
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB]);
     await model.refresh();
     agent.pageoutError = new Error('no BigMaac process with pid 11');
     await model.pageout('k1');
@@ -268,9 +93,9 @@ describe('BigmaacModel', () => {
   it('refreshes on session changes and on its timer only while subscribed', async () => {
     jest.useFakeTimers();
     try {
-      const { sessions, agent, model } = setup();
+      const { sessions, agent, model } = setupModel();
       const lists = () =>
-        agent.requests.filter(r => r.method === Methods.processesList).length;
+        agent.requestsOf(Methods.processesList).length;
       sessions.add('s1', 'a.ipynb', 'k1');
       expect(lists()).toBe(0);
 
@@ -298,18 +123,20 @@ describe('BigmaacModel', () => {
     jest.useFakeTimers();
     try {
       let serverRequests = 0;
-      const { sessions, agent, model } = setup([kernelState('k1')], {
-        fetchKernelStates: async () => {
-          serverRequests++;
-          return [kernelState('k1')];
-        },
-        fetchSwapSpace: async () => {
-          serverRequests++;
-          return null;
+      const { sessions, agent, model } = setupKernels(
+        [64 * MIB],
+        [kernelState('k1')],
+        {
+          fetchKernelStates: async () => {
+            serverRequests++;
+            return [kernelState('k1')];
+          },
+          fetchSwapSpace: async () => {
+            serverRequests++;
+            return null;
+          }
         }
-      });
-      sessions.add('s1', 'a.ipynb', 'k1');
-      agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+      );
       agent.details.set(11, measured(16 * MIB, 0));
       agent.container = { usage: 1, limit: 2, source: 'cgroup-v2' };
       const count = () => {
@@ -355,15 +182,7 @@ describe('BigmaacModel', () => {
   });
 
   it('orders rows by name, or by disk-backed bytes, largest first', async () => {
-    const { sessions, agent, model } = setup();
-    sessions.add('s1', 'a.ipynb', 'k1');
-    sessions.add('s2', 'b.ipynb', 'k2');
-    sessions.add('s3', 'c.ipynb', 'k3');
-    agent.processes = [
-      processInfo(11, 'k1', 8 * MIB, 1),
-      processInfo(12, 'k2', 64 * MIB, 1),
-      processInfo(13, 'k3', 8 * MIB, 1)
-    ];
+    const { model } = setupKernels([8 * MIB, 64 * MIB, 8 * MIB]);
     await model.refresh();
     expect(model.rows.map(r => r.name)).toEqual([
       'a.ipynb',
@@ -379,7 +198,7 @@ describe('BigmaacModel', () => {
   });
 
   it('refuses a refresh interval below the minimum', () => {
-    const { model } = setup();
+    const { model } = setupModel();
     model.refreshInterval = 10;
     expect(model.refreshInterval).toBe(500);
     model.refreshInterval = 5000;
@@ -387,39 +206,9 @@ describe('BigmaacModel', () => {
   });
 });
 
-function kernelState(
-  id: string,
-  bigmaac: Partial<IKernelState['bigmaac']> = {}
-): IKernelState {
-  return {
-    id,
-    name: 'python3',
-    bigmaac: { enabled: true, reason: '', executionState: 'idle', ...bigmaac }
-  };
-}
-
-/** A `process/get` answer's additions: residency and allocations. */
-function measured(
-  resident: number,
-  dirty: number,
-  allocations: { address: number; size: number; resident?: number }[] = []
-) {
-  return {
-    residency: { resident, dirty, measuredAt: 1 },
-    counters: { diskReserved: 96 * MIB },
-    allocationsTotal: allocations.length,
-    allocations: allocations.map(a => ({
-      createdAt: Date.now() - 5000,
-      tier: 'big',
-      dirty: 0,
-      ...a
-    }))
-  };
-}
-
 describe('BigmaacModel residency, history and page-out events', () => {
   it('measures residency through process/get, again only when a process changed', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')]);
+    const { sessions, agent, model } = setupModel([kernelState('k1')]);
     sessions.add('s1', 'a.ipynb', 'k1');
     agent.processes = [
       processInfo(11, 'k1', 64 * MIB, 1),
@@ -429,7 +218,7 @@ describe('BigmaacModel residency, history and page-out events', () => {
     agent.details.set(12, measured(8 * MIB, 0));
     await model.refresh();
     const gets = () =>
-      agent.requests.filter(r => r.method === Methods.processGet).length;
+      agent.requestsOf(Methods.processGet).length;
 
     const row = model.rows[0];
     expect(row.residency).toEqual({
@@ -462,9 +251,7 @@ describe('BigmaacModel residency, history and page-out events', () => {
   });
 
   it('starts a kernel’s chart with the agent’s history of its process', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')]);
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB], [kernelState('k1')]);
     agent.details.set(11, measured(64 * MIB, 0));
     const sample = (at: number, bytes: number) => ({
       at,
@@ -484,14 +271,12 @@ describe('BigmaacModel residency, history and page-out events', () => {
       [64 * MIB, 64 * MIB],
       [64 * MIB, 64 * MIB]
     ]);
-    const asked = agent.requests.filter(r => r.method === Methods.historyGet);
+    const asked = agent.requestsOf(Methods.historyGet);
     expect(asked).toHaveLength(1);
   });
 
   it('shows residency as unknown when the agent does not measure it', async () => {
-    const { sessions, agent, model } = setup();
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { model } = setupKernels([64 * MIB]);
     await model.refresh();
     expect(model.agentError).toBe('');
     expect(model.rows[0].residency).toBeNull();
@@ -500,9 +285,7 @@ describe('BigmaacModel residency, history and page-out events', () => {
   });
 
   it('records pageout/finished from any client as the last page-out, and measures again', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')]);
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB], [kernelState('k1')]);
     agent.details.set(11, measured(64 * MIB, 64 * MIB));
     await model.refresh();
 
@@ -535,9 +318,7 @@ describe('BigmaacModel residency, history and page-out events', () => {
   });
 
   it('cancels a running page-out', async () => {
-    const { sessions, agent, model } = setup();
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB]);
     await model.refresh();
     agent.waitForCancel = true;
     const done = model.pageout('k1');
@@ -551,25 +332,17 @@ describe('BigmaacModel residency, history and page-out events', () => {
   });
 
   it('pages out idle kernels only', async () => {
-    const { sessions, agent, model } = setup([
-      kernelState('k1', { executionState: 'idle' }),
-      kernelState('k2', { executionState: 'busy' }),
-      kernelState('k3', { executionState: 'idle' })
-    ]);
-    sessions.add('s1', 'a.ipynb', 'k1');
-    sessions.add('s2', 'b.ipynb', 'k2');
-    sessions.add('s3', 'c.ipynb', 'k3');
-    agent.processes = [
-      processInfo(11, 'k1', 64 * MIB, 1),
-      processInfo(12, 'k2', 64 * MIB, 1),
-      processInfo(13, 'k3', 0, 0)
-    ];
+    const { agent, model } = setupKernels(
+      [64 * MIB, 64 * MIB, 0],
+      [
+        kernelState('k1', { executionState: 'idle' }),
+        kernelState('k2', { executionState: 'busy' }),
+        kernelState('k3', { executionState: 'idle' })
+      ]
+    );
     await model.refresh();
     expect(await model.pageoutIdle()).toBe(1);
-    const pids = agent.requests
-      .filter(r => r.method === Methods.processPageout)
-      .map(r => (r.params as PageoutParams).pid);
-    expect(pids).toEqual([11]);
+    expect(agent.pageoutPids()).toEqual([11]);
   });
 
   it('checks each kernel’s state again just before its idle page-out', async () => {
@@ -580,24 +353,18 @@ describe('BigmaacModel residency, history and page-out events', () => {
     ];
     // k1: this page's connection says busy now. k2: no connection; the
     // server says busy now. k3: idle by both.
-    const { sessions, agent, model } = setup(states, {
-      kernelStatus: id => (id === 'k1' ? 'busy' : id === 'k3' ? 'idle' : null)
-    });
-    sessions.add('s1', 'a.ipynb', 'k1');
-    sessions.add('s2', 'b.ipynb', 'k2');
-    sessions.add('s3', 'c.ipynb', 'k3');
-    agent.processes = [
-      processInfo(11, 'k1', 64 * MIB, 1),
-      processInfo(12, 'k2', 64 * MIB, 1),
-      processInfo(13, 'k3', 64 * MIB, 1)
-    ];
+    const { agent, model } = setupKernels(
+      [64 * MIB, 64 * MIB, 64 * MIB],
+      states,
+      {
+        kernelStatus: id =>
+          id === 'k1' ? 'busy' : id === 'k3' ? 'idle' : null
+      }
+    );
     await model.refresh();
     states[1] = kernelState('k2', { executionState: 'busy' });
     expect(await model.pageoutIdle()).toBe(1);
-    const pids = agent.requests
-      .filter(r => r.method === Methods.processPageout)
-      .map(r => (r.params as PageoutParams).pid);
-    expect(pids).toEqual([13]);
+    expect(agent.pageoutPids()).toEqual([13]);
   });
 });
 
@@ -626,7 +393,7 @@ describe('BigmaacModel expanded kernels', () => {
   beforeEach(() => inspected.splice(0));
 
   it('lists allocations with their resident share and owning variables', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')], {
+    const { sessions, agent, model } = setupModel([kernelState('k1')], {
       languageOf: () => 'python',
       inspectVariables
     });
@@ -662,7 +429,7 @@ describe('BigmaacModel expanded kernels', () => {
   });
 
   it('does not ask a busy kernel, nor a kernel of another language', async () => {
-    const { sessions, agent, model } = setup(
+    const { sessions, agent, model } = setupModel(
       [
         kernelState('k1', { executionState: 'busy' }),
         { id: 'k2', name: 'ir', bigmaac: { enabled: true, reason: '' } }
@@ -693,7 +460,7 @@ describe('BigmaacModel expanded kernels', () => {
 
 describe('BigmaacModel OOM kills', () => {
   it('reports a kernel the server saw OOM-killed, until dismissed', async () => {
-    const { sessions, agent, model } = setup([
+    const { sessions, agent, model } = setupModel([
       kernelState('k1', {
         enabled: false,
         reason: 'disabled for this notebook',
@@ -735,9 +502,7 @@ describe('BigmaacModel OOM kills', () => {
   });
 
   it('reports an OOM kill the agent saw, by kernel id', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')]);
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB], [kernelState('k1')]);
     await model.refresh();
     agent.notificationReceived.emit({
       method: 'process/exited',
@@ -755,7 +520,7 @@ describe('BigmaacModel OOM kills', () => {
 
   it('turns BigMaac on or lowers the threshold for the notebook, then restarts', async () => {
     const calls: string[] = [];
-    const { sessions, model } = setup(
+    const { sessions, model } = setupModel(
       [
         kernelState('k1', { enabled: false, oomKilled: true, launches: 1 }),
         kernelState('k2', {
@@ -789,7 +554,7 @@ describe('BigmaacModel OOM kills', () => {
 
   it('fixes an open notebook through its toggle and restarts it through its session', async () => {
     const calls: string[] = [];
-    const { sessions, model } = setup(
+    const { sessions, model } = setupModel(
       [
         kernelState('k1', {
           oomKilled: true,
@@ -829,7 +594,7 @@ describe('BigmaacModel OOM kills', () => {
 
   it('offers no restart that would change nothing at a 1M threshold', async () => {
     const calls: string[] = [];
-    const { sessions, model } = setup(
+    const { sessions, model } = setupModel(
       [
         kernelState('k1', {
           oomKilled: true,
@@ -857,7 +622,7 @@ describe('BigmaacModel OOM kills', () => {
   });
 
   it('says why a fix failed, and keeps the banner', async () => {
-    const { sessions, model } = setup(
+    const { sessions, model } = setupModel(
       [kernelState('k1', { enabled: false, oomKilled: true, launches: 1 })],
       {
         setNotebookToggle: async () => {
@@ -885,9 +650,7 @@ describe('BigmaacModel container memory and swap space', () => {
   };
 
   it('samples the container cgroup into the summary and its chart', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')]);
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB], [kernelState('k1')]);
     agent.container = {
       usage: 900 * MIB,
       limit: 2048 * MIB,
@@ -904,9 +667,7 @@ describe('BigmaacModel container memory and swap space', () => {
   });
 
   it('leaves the container unknown for an agent without the capability', async () => {
-    const { sessions, agent, model } = setup([kernelState('k1')]);
-    sessions.add('s1', 'a.ipynb', 'k1');
-    agent.processes = [processInfo(11, 'k1', 64 * MIB, 1)];
+    const { agent, model } = setupKernels([64 * MIB], [kernelState('k1')]);
     await model.refresh();
     expect(model.container.memory).toBeNull();
     expect(model.container.history[0].containerUsage).toBeNull();
@@ -914,7 +675,7 @@ describe('BigmaacModel container memory and swap space', () => {
   });
 
   it('keeps an unlimited cgroup, and no cgroup, apart', async () => {
-    const { agent, model } = setup();
+    const { agent, model } = setupModel();
     agent.container = { usage: 5 * MIB, limit: null, source: 'cgroup-v2' };
     await model.refresh();
     expect(model.container.memory).toEqual({
@@ -928,7 +689,7 @@ describe('BigmaacModel container memory and swap space', () => {
   });
 
   it("puts the swap disk's space in the rows that swap there", async () => {
-    const { sessions, agent, model } = setup(
+    const { sessions, agent, model } = setupModel(
       [kernelState('k1'), kernelState('k2')],
       { fetchSwapSpace: async () => swapSpace }
     );
@@ -952,7 +713,7 @@ describe('BigmaacModel container memory and swap space', () => {
 
   it('drops the swap numbers when the status request fails, without an alert', async () => {
     let fail = false;
-    const { agent, model } = setup([], {
+    const { agent, model } = setupModel([], {
       fetchSwapSpace: async () => {
         if (fail) {
           throw new Error('503: unavailable');

@@ -9,7 +9,6 @@
  * the residency bar, the expanded details and their ARIA attributes.
  */
 import type { Session } from '@jupyterlab/services';
-import type { TranslationBundle } from '@jupyterlab/translation';
 import { Signal } from '@lumino/signaling';
 
 import {
@@ -20,39 +19,16 @@ import {
 } from '../common/protocol';
 import type { IAgentNotification } from '../panel/agentClient';
 import { BigmaacModel, IAgentConnection } from '../panel/model';
-import { PanelView } from '../panel/views';
 import type { IKernelState } from '../panel/serverApi';
+import { FakeSessions } from './helpers/panelModelFixture';
+import {
+  addNotebooks,
+  KERNELS,
+  kernelId,
+  mountPanelView
+} from './helpers/panelViewFixture';
 
 const MIB = 2 ** 20;
-
-/**
- * English strings with JupyterLab's `%1` placeholders filled in, as the null
- * translator does (the translation package is ESM, which this jest setup does
- * not load).
- */
-const trans = {
-  __: (text: string, ...args: unknown[]) => fill(text, args),
-  _n: (one: string, many: string, n: number, ...args: unknown[]) =>
-    fill(n === 1 ? one : many, [n, ...args])
-} as unknown as TranslationBundle;
-
-function fill(text: string, args: unknown[]): string {
-  return text.replace(/%(\d+)/g, (match, i) =>
-    i - 1 < args.length ? String(args[i - 1]) : match
-  );
-}
-const KERNELS = 50;
-
-class Sessions {
-  readonly runningChanged = new Signal<this, Session.IModel[]>(this);
-  models: Session.IModel[] = [];
-  async refreshRunning(): Promise<void> {
-    return;
-  }
-  running(): IterableIterator<Session.IModel> {
-    return this.models[Symbol.iterator]();
-  }
-}
 
 class Agent implements IAgentConnection {
   readonly notificationReceived = new Signal<this, IAgentNotification>(this);
@@ -135,37 +111,15 @@ class Agent implements IAgentConnection {
   }
 }
 
-function kernelId(i: number): string {
-  return `kernel-${String(i).padStart(2, '0')}`;
-}
-
 function setup(
   states: IKernelState[] = [],
   options: Partial<BigmaacModel.IOptions> = {}
 ) {
-  const sessions = new Sessions();
+  const sessions = new FakeSessions();
   const agent = new Agent();
-  for (let i = 0; i < KERNELS; i++) {
-    sessions.models.push({
-      id: `s${i}`,
-      name: `nb${i}.ipynb`,
-      path: `work/nb${String(i).padStart(2, '0')}.ipynb`,
-      type: 'notebook',
-      kernel: { id: kernelId(i), name: 'python3' }
-    });
-    agent.processes.push({
-      pid: 1000 + i,
-      startTime: i,
-      uid: 0,
-      kernelId: kernelId(i),
-      label: '',
-      command: 'python',
-      swapDir: '/var/tmp/swap',
-      diskBacked: { bytes: 64 * MIB, count: 1 },
-      peakBytes: 64 * MIB,
-      updatedAt: 1
-    });
-    agent.resident.set(1000 + i, 16 * MIB);
+  addNotebooks(sessions, agent.processes);
+  for (const { pid } of agent.processes) {
+    agent.resident.set(pid, 16 * MIB);
   }
   const model = new BigmaacModel({
     sessions: sessions as unknown as Session.IManager,
@@ -183,12 +137,7 @@ function setup(
     ],
     ...options
   });
-  const view = new PanelView(model, trans);
-  const panel = { node: document.createElement('div') };
-  panel.node.append(...view.nodes);
-  document.body.append(panel.node);
-  model.changed.connect(view.render, view);
-  view.render();
+  const panel = { node: mountPanelView(model) };
   return { sessions, agent, model, panel };
 }
 

@@ -14,31 +14,19 @@ import {
 import {
   AgentProcess,
   BigProcess,
-  initialize,
   MiB,
   NotificationLog,
   recordNotifications,
-  requireArtifacts,
   responseError,
-  Sandbox,
-  startAgent,
-  startBigProcess
+  useTestBed
 } from './helpers';
 
-let sandbox: Sandbox;
-const agents: AgentProcess[] = [];
-const processes: BigProcess[] = [];
+const bed = useTestBed();
+const { initializedAgent } = bed;
 
-async function initializedAgent(): Promise<AgentProcess> {
-  const started = startAgent(sandbox);
-  agents.push(started);
-  return initialize(started);
-}
-
-async function bigProcess(mib: number, kernelId: string): Promise<BigProcess> {
-  const started = await startBigProcess(sandbox, mib * MiB, kernelId);
-  processes.push(started);
-  return started;
+/** A big process of `mib` MiB, stopped after the test. */
+function bigProcess(mib: number, kernelId: string): Promise<BigProcess> {
+  return bed.bigProcess(mib * MiB, kernelId);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -52,18 +40,6 @@ async function resident(agent: AgentProcess, pid: number): Promise<number> {
   );
   return details.residency?.resident as number;
 }
-
-beforeAll(() => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-});
-
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map(a => a.stop()));
-  await Promise.all(processes.splice(0).map(p => p.stop()));
-});
-
-afterAll(() => sandbox?.dispose());
 
 describe('policy/get and policy/set', () => {
   it('starts from the settings defaults and applies partial changes', async () => {

@@ -2,108 +2,22 @@
  * The memory-pressure policy and the OOM explanation inside real memory cgroups (root;
  * cgroup v1 or v2). Every cgroup is removed afterwards, its processes killed first.
  */
-import { ChildProcess, spawn } from 'child_process';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'fs';
-import { join } from 'path';
-import {
-  createMessageConnection,
-  MessageConnection,
-  StreamMessageReader,
-  StreamMessageWriter
-} from 'vscode-jsonrpc/node';
+import { ChildProcess } from 'child_process';
+import { MessageConnection } from 'vscode-jsonrpc/node';
 
 import { PageoutFinishedParams, ProcessExitedParams, ProcessGetResult } from '../common/protocol';
 import {
   allocatingScript,
-  BUNDLE,
-  INITIALIZE,
   LIBRARY,
   MiB,
   PYTHON,
   recordNotifications,
-  requireArtifacts,
-  Sandbox,
   steppingScript,
   waitForOutput
 } from './helpers';
+import { MemoryCgroup, useCgroupTestBed } from './helpers/memoryCgroup';
 
-interface MemoryCgroup {
-  dir: string;
-  /** What the cgroup is charged now, bytes. */
-  usage(): number;
-  /** `argv` as it runs inside the cgroup (a shell enters it, then execs). */
-  enter(argv: string[]): string[];
-  remove(): Promise<void>;
-}
-
-/** A fresh memory cgroup limited to `bytes`; throws when this machine cannot make one. */
-function makeMemoryCgroup(bytes: number): MemoryCgroup {
-  const name = `bigmaac-jest-policy-${process.pid}-${Date.now()}`;
-  const layouts = [
-    {
-      root: '/sys/fs/cgroup/memory',
-      marker: 'memory.limit_in_bytes',
-      limit: 'memory.limit_in_bytes',
-      usage: 'memory.usage_in_bytes'
-    },
-    {
-      root: '/sys/fs/cgroup',
-      marker: 'cgroup.controllers',
-      limit: 'memory.max',
-      usage: 'memory.current'
-    }
-  ];
-  for (const layout of layouts) {
-    if (!existsSync(join(layout.root, layout.marker))) {
-      continue;
-    }
-    const dir = join(layout.root, name);
-    try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, layout.limit), String(bytes));
-    } catch {
-      continue;
-    }
-    const procs = join(dir, 'cgroup.procs');
-    return {
-      dir,
-      usage: () => Number(readFileSync(join(dir, layout.usage), 'utf8')),
-      enter: argv => ['sh', '-c', `echo $$ > ${procs} && exec "$@"`, 'sh', ...argv],
-      remove: async () => {
-        for (let attempt = 0; attempt < 50; attempt++) {
-          const pids = readFileSync(procs, 'utf8').split('\n').filter(Boolean);
-          pids.forEach(pid => {
-            try {
-              process.kill(Number(pid), 'SIGKILL');
-            } catch {
-              // already gone
-            }
-          });
-          try {
-            rmdirSync(dir);
-            return;
-          } catch {
-            await new Promise(done => setTimeout(done, 100));
-          }
-        }
-        throw new Error(`cannot remove the test cgroup ${dir}`);
-      }
-    };
-  }
-  throw new Error('cannot create a memory cgroup: these tests need root and cgroup v1 or v2');
-}
-
-let sandbox: Sandbox;
-const children: ChildProcess[] = [];
-const connections: MessageConnection[] = [];
-const cgroups: MemoryCgroup[] = [];
-
-function spawnIn(cgroup: MemoryCgroup | undefined, argv: string[], env: NodeJS.ProcessEnv) {
-  const [command, ...args] = cgroup ? cgroup.enter(argv) : argv;
-  const child = spawn(command, args, { env: sandbox.env(env), stdio: ['pipe', 'pipe', 'pipe'] });
-  children.push(child);
-  return child;
-}
+const bed = useCgroupTestBed();
 
 /**
  * Python under the library inside `cgroup`, as a kernel unless `kernelId` is undefined;
@@ -114,7 +28,7 @@ async function python(
   script: string,
   kernelId: string | undefined
 ): Promise<ChildProcess> {
-  const child = spawnIn(cgroup, [PYTHON, '-c', script], {
+  const child = bed.spawn(cgroup, [PYTHON, '-c', script], {
     LD_PRELOAD: LIBRARY,
     BIGMAAC_MIN_BIGMAAC_SIZE: '1M',
     ...(kernelId === undefined ? {} : { BIGMAAC_KERNEL_ID: kernelId })
@@ -131,43 +45,25 @@ function kernelState(connection: MessageConnection, kernelId: string, state: str
   return connection.sendNotification('kernel/state', { kernelId, state });
 }
 
-/** The agent bundle (inside `cgroup` when given), initialized. */
-async function agent(cgroup?: MemoryCgroup): Promise<MessageConnection> {
-  const child = spawnIn(cgroup, [process.execPath, BUNDLE, 'agent'], {});
-  const connection = createMessageConnection(
-    new StreamMessageReader(child.stdout!),
-    new StreamMessageWriter(child.stdin!)
-  );
-  connection.listen();
-  connections.push(connection);
-  await connection.sendRequest('initialize', INITIALIZE);
-  return connection;
+/**
+ * A fresh cgroup limited to `limit` with the agent inside, every policy off
+ * until the test turns one on, and the agent's pageout/finished notifications.
+ */
+async function agentInCgroupPoliciesOff(limit: number) {
+  const cgroup = bed.cgroup(limit, 'policy');
+  const { connection } = await bed.agent(cgroup);
+  const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
+  await connection.sendRequest('policy/set', {
+    idlePageout: { enabled: false },
+    pressure: { enabled: false }
+  });
+  return { cgroup, connection, finished };
 }
-
-beforeAll(() => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-});
-
-afterEach(async () => {
-  connections.splice(0).forEach(c => c.dispose());
-  children.splice(0).forEach(child => child.kill('SIGKILL'));
-  await Promise.all(cgroups.splice(0).map(c => c.remove()));
-});
-
-afterAll(() => sandbox?.dispose());
 
 describe('memory pressure', () => {
   it('pages out the idle kernel, not the busy one, until under the threshold', async () => {
-    const cgroup = makeMemoryCgroup(640 * MiB);
-    cgroups.push(cgroup);
-    const connection = await agent(cgroup);
-    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
-    // Off while the kernels start: their states are not known yet.
-    await connection.sendRequest('policy/set', {
-      idlePageout: { enabled: false },
-      pressure: { enabled: false }
-    });
+    // Policies off while the kernels start: their states are not known yet.
+    const { cgroup, connection, finished } = await agentInCgroupPoliciesOff(640 * MiB);
     const idle = await python(cgroup, allocatingScript(240 * MiB), 'jest-pressure-idle');
     const busy = await python(cgroup, allocatingScript(120 * MiB), 'jest-pressure-busy');
     await connection.sendNotification('kernel/state', {
@@ -202,14 +98,7 @@ describe('memory pressure', () => {
 
 describe('memory pressure order', () => {
   it('pages out idle kernels, most resident first, then other processes; never a busy one', async () => {
-    const cgroup = makeMemoryCgroup(1024 * MiB);
-    cgroups.push(cgroup);
-    const connection = await agent(cgroup);
-    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
-    await connection.sendRequest('policy/set', {
-      idlePageout: { enabled: false },
-      pressure: { enabled: false }
-    });
+    const { cgroup, connection, finished } = await agentInCgroupPoliciesOff(1024 * MiB);
     // Started smallest first, so that neither pid order nor start order is the answer.
     const plain = await python(cgroup, allocatingScript(160 * MiB), undefined);
     const idleSmall = await python(cgroup, allocatingScript(100 * MiB), 'jest-order-small');
@@ -241,14 +130,7 @@ describe('memory pressure order', () => {
   }, 90000);
 
   it('tries a kernel again after its pressure page-out failed', async () => {
-    const cgroup = makeMemoryCgroup(640 * MiB);
-    cgroups.push(cgroup);
-    const connection = await agent(cgroup);
-    const finished = recordNotifications<PageoutFinishedParams>(connection, 'pageout/finished');
-    await connection.sendRequest('policy/set', {
-      idlePageout: { enabled: false },
-      pressure: { enabled: false }
-    });
+    const { cgroup, connection, finished } = await agentInCgroupPoliciesOff(640 * MiB);
     const kernel = await python(cgroup, steppingScript(), 'jest-retry');
     const grow = async (mib: number) => {
       const grown = waitForOutput(kernel, 'grown', 'the stepping kernel');
@@ -283,9 +165,8 @@ describe('memory pressure order', () => {
 
 describe('OOM explanation', () => {
   it('says oom-killed for a process the cgroup OOM killer killed', async () => {
-    const cgroup = makeMemoryCgroup(128 * MiB);
-    cgroups.push(cgroup);
-    const connection = await agent(); // outside the cgroup: it must survive
+    const cgroup = bed.cgroup(128 * MiB, 'policy');
+    const { connection } = await bed.agent(); // outside the cgroup: it must survive
     const exited = recordNotifications<ProcessExitedParams>(connection, 'process/exited');
     await connection.sendRequest('stats/subscribe', { intervalMs: 100 });
     // A disk-backed allocation makes it a BigMaac process; then anonymous memory (blocks

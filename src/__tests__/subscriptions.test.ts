@@ -12,49 +12,21 @@ import {
   StatsUpdateParams
 } from '../common/protocol';
 import {
-  AgentProcess,
-  BigProcess,
-  initialize,
   INITIALIZE,
   MiB,
   recordNotifications,
-  requireArtifacts,
   responseError,
-  Sandbox,
-  startAgent,
   startBigProcess,
-  startSteppingProcess
+  startSteppingProcess,
+  useTestBed
 } from './helpers';
 
-let sandbox: Sandbox;
-let big: BigProcess;
-const agents: AgentProcess[] = [];
-
-async function initializedAgent(): Promise<AgentProcess> {
-  const started = startAgent(sandbox);
-  agents.push(started);
-  return initialize(started);
-}
-
-beforeAll(async () => {
-  requireArtifacts();
-  sandbox = new Sandbox();
-  big = await startBigProcess(sandbox, 16 * MiB, 'jest-kernel-subs');
-});
-
-afterEach(async () => {
-  await Promise.all(agents.splice(0).map(a => a.stop()));
-});
-
-afterAll(async () => {
-  await big?.stop();
-  sandbox?.dispose();
-});
+const bed = useTestBed({ big: { bytes: 16 * MiB, kernelId: 'jest-kernel-subs' } });
+const { sandbox, agent, initializedAgent } = bed;
 
 describe('stats/subscribe', () => {
   it('is advertised in the capabilities', async () => {
-    const started = startAgent(sandbox);
-    agents.push(started);
+    const started = agent();
     const result = await started.connection.sendRequest<InitializeResult>('initialize', INITIALIZE);
     expect(result.capabilities.statsSubscription).toBe(true);
     expect(result.capabilities.history).toBe(true);
@@ -70,7 +42,7 @@ describe('stats/subscribe', () => {
     // Several ticks, each with the process and its disk-backed memory.
     for (let tick = 1; tick <= 3; tick++) {
       const update = await updates.waitFor(() => true, tick - 1);
-      const info = update.processes.find(p => p.pid === big.pid);
+      const info = update.processes.find(p => p.pid === bed.big.pid);
       expect(info?.diskBacked.bytes).toBeGreaterThanOrEqual(16 * MiB);
       expect(info?.kernelId).toBe('jest-kernel-subs');
       expect(update.intervalMs).toBe(100);
@@ -126,8 +98,7 @@ describe('stats/subscribe', () => {
     );
     expect(error.code).toBe(ErrorCodes.InvalidParams);
 
-    const fresh = startAgent(sandbox);
-    agents.push(fresh);
+    const fresh = agent();
     const early = await responseError(
       fresh.connection.sendRequest('stats/subscribe', { intervalMs: 100 })
     );
@@ -135,8 +106,7 @@ describe('stats/subscribe', () => {
   });
 
   it('answers -32603 naming the missing addon, and keeps running', async () => {
-    const started = startAgent(sandbox, [], { BIGMAAC_ADDON: '/nonexistent/bigmaac.node' });
-    agents.push(started);
+    const started = agent([], { BIGMAAC_ADDON: '/nonexistent/bigmaac.node' });
     await started.connection.sendRequest('initialize', INITIALIZE);
     const error = await responseError(
       started.connection.sendRequest('stats/subscribe', { intervalMs: 100 })
@@ -159,7 +129,7 @@ describe('processes/changed', () => {
       c.added.some(p => p.pid === pid);
     const added = await changes.waitFor(appeared(killed.pid));
     expect(added.pids).toContain(killed.pid);
-    expect(added.pids).toContain(big.pid);
+    expect(added.pids).toContain(bed.big.pid);
     await changes.waitFor(appeared(exiting.pid));
 
     const disappeared = (pid: number) => (c: ProcessesChangedParams) =>
@@ -172,9 +142,9 @@ describe('processes/changed', () => {
     killed.child.kill('SIGKILL');
     const gone = await changes.waitFor(disappeared(killed.pid));
     expect(gone.pids).not.toContain(killed.pid);
-    expect(gone.pids).toContain(big.pid);
+    expect(gone.pids).toContain(bed.big.pid);
     // The long-lived process was never reported as removed.
-    expect(changes.received.some(disappeared(big.pid))).toBe(false);
+    expect(changes.received.some(disappeared(bed.big.pid))).toBe(false);
   });
 });
 
@@ -223,7 +193,7 @@ describe('history/get', () => {
   it('has a sample of a process even without a subscription', async () => {
     const { connection } = await initializedAgent();
     const history = await connection.sendRequest<HistoryGetResult>('history/get', {
-      pid: big.pid
+      pid: bed.big.pid
     });
     expect(history.samples.length).toBeGreaterThanOrEqual(1);
     expect(history.samples[0].diskBackedBytes).toBeGreaterThanOrEqual(16 * MiB);
@@ -239,7 +209,7 @@ describe('history/get', () => {
     const badPid = await responseError(connection.sendRequest('history/get', { pid: 'x' }));
     expect(badPid.code).toBe(ErrorCodes.InvalidParams);
     const badSince = await responseError(
-      connection.sendRequest('history/get', { pid: big.pid, sinceMs: 'yesterday' })
+      connection.sendRequest('history/get', { pid: bed.big.pid, sinceMs: 'yesterday' })
     );
     expect(badSince.code).toBe(ErrorCodes.InvalidParams);
     expect(badSince.message).toMatch(/sinceMs/);

@@ -17,7 +17,7 @@ import {
   StreamMessageWriter
 } from 'vscode-jsonrpc/node';
 
-export const REPO = resolve(__dirname, '..', '..');
+export const REPO = resolve(__dirname, '..', '..', '..');
 export const BUNDLE = join(REPO, 'python', 'jupyterlab_bigmaac', '_bundled', 'bigmaac.js');
 export const LIBRARY = join(REPO, 'native', 'build', 'libbigmaac.so');
 export const ADDON = join(REPO, 'native', 'build', 'bigmaac.node');
@@ -212,13 +212,13 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-/** The real agent bundle on stdio, with a vscode-jsonrpc client connection to it. */
-export function startAgent(
+/** The agent bundle as a child process on pipes, its stderr kept and its exit awaited. */
+function spawnAgent(
   sandbox: Sandbox,
-  args: string[] = [],
+  args: string[],
   extraEnv: NodeJS.ProcessEnv = {},
   user: { uid?: number; gid?: number } = {}
-): AgentProcess {
+) {
   const child = spawn(process.execPath, [BUNDLE, 'agent', ...args], {
     env: sandbox.env(extraEnv),
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -229,6 +229,17 @@ export function startAgent(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(done =>
     child.on('exit', (code, signal) => done({ code, signal }))
   );
+  return { child, stderr: () => stderr, exited };
+}
+
+/** The real agent bundle on stdio, with a vscode-jsonrpc client connection to it. */
+export function startAgent(
+  sandbox: Sandbox,
+  args: string[] = [],
+  extraEnv: NodeJS.ProcessEnv = {},
+  user: { uid?: number; gid?: number } = {}
+): AgentProcess {
+  const { child, stderr, exited } = spawnAgent(sandbox, args, extraEnv, user);
   const connection = createMessageConnection(
     new StreamMessageReader(child.stdout),
     new StreamMessageWriter(child.stdin)
@@ -237,7 +248,7 @@ export function startAgent(
   return {
     child,
     connection,
-    stderr: () => stderr,
+    stderr,
     exited,
     stop: async () => {
       connection.dispose();
@@ -343,27 +354,38 @@ export function recordNotifications<T>(
   connection: MessageConnection,
   method: string
 ): NotificationLog<T> {
-  const received: T[] = [];
-  const waiters: { accept: (params: T) => boolean; after: number; done: (p: T) => void }[] = [];
-  connection.onNotification(method, (params: T) => {
-    received.push(params);
-    for (const waiter of [...waiters]) {
-      if (waiter.accept(params)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.done(params);
-      }
-    }
-  });
+  const log = new ArrivalLog<T>();
+  connection.onNotification(method, (params: T) => log.push(params));
   return {
-    received,
-    waitFor: (accept = () => true, after = 0) => {
-      const earlier = received.slice(after).find(accept);
-      if (earlier !== undefined) {
-        return Promise.resolve(earlier);
-      }
-      return new Promise(done => waiters.push({ accept, after, done }));
-    }
+    received: log.items,
+    waitFor: (accept = () => true, after = 0) => log.waitFor(accept, after)
   };
+}
+
+/** Items in the order they arrived, and a way to wait for one. */
+class ArrivalLog<T> {
+  readonly items: T[] = [];
+
+  push(item: T): void {
+    this.items.push(item);
+    for (const waiter of [...this._waiters]) {
+      if (waiter.accept(item)) {
+        this._waiters.splice(this._waiters.indexOf(waiter), 1);
+        waiter.done(item);
+      }
+    }
+  }
+
+  /** The first item from index `after` on, there now or still to come, that satisfies `accept`. */
+  waitFor(accept: (item: T) => boolean, after = 0): Promise<T> {
+    const earlier = this.items.slice(after).find(accept);
+    if (earlier !== undefined) {
+      return Promise.resolve(earlier);
+    }
+    return new Promise(done => this._waiters.push({ accept, done }));
+  }
+
+  private _waiters: { accept: (item: T) => boolean; done: (item: T) => void }[] = [];
 }
 
 /** The initialize params every test client sends. */
@@ -410,17 +432,8 @@ export function frame(body: string): string {
 }
 
 export function startRawAgent(sandbox: Sandbox, args: string[] = []): RawAgent {
-  const child = spawn(process.execPath, [BUNDLE, 'agent', ...args], {
-    env: sandbox.env(),
-    stdio: ['pipe', 'pipe', 'pipe']
-  });
-  let stderr = '';
-  child.stderr.on('data', chunk => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(done =>
-    child.on('exit', (code, signal) => done({ code, signal }))
-  );
-  const messages: RawMessage[] = [];
-  const waiters: { accept: (m: RawMessage) => boolean; done: (m: RawMessage) => void }[] = [];
+  const { child, stderr, exited } = spawnAgent(sandbox, args);
+  const messages = new ArrivalLog<RawMessage>();
   let pending = Buffer.alloc(0);
   child.stdout.on('data', (chunk: Buffer) => {
     pending = Buffer.concat([pending, chunk]);
@@ -442,27 +455,94 @@ export function startRawAgent(sandbox: Sandbox, args: string[] = []): RawAgent {
       const message = JSON.parse(pending.subarray(start, end).toString('utf8')) as RawMessage;
       pending = pending.subarray(end);
       messages.push(message);
-      for (const waiter of [...waiters]) {
-        if (waiter.accept(message)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.done(message);
-        }
-      }
     }
   });
   return {
     child,
-    messages,
+    messages: messages.items,
     send: body => {
       child.stdin.write(frame(typeof body === 'string' ? body : JSON.stringify(body)));
     },
-    waitFor: accept => {
-      const earlier = messages.find(accept);
-      return earlier
-        ? Promise.resolve(earlier)
-        : new Promise(done => waiters.push({ accept, done }));
-    },
-    stderr: () => stderr,
+    waitFor: accept => messages.waitFor(accept),
+    stderr,
     exited
+  };
+}
+
+/** What `useTestBed` gives a test file. */
+export interface TestBed {
+  /** The file's sandbox, made when the file loads and removed after its last test. */
+  readonly sandbox: Sandbox;
+  /** The big process shared by the file's tests (with `useTestBed`'s `big` only). */
+  readonly big: BigProcess;
+  /** `startAgent` in the sandbox; the agent is stopped after the test. */
+  agent(
+    args?: string[],
+    extraEnv?: NodeJS.ProcessEnv,
+    user?: { uid?: number; gid?: number }
+  ): AgentProcess;
+  /** `agent()` after the initialize handshake. */
+  initializedAgent(): Promise<AgentProcess>;
+  /** `startBigProcess` in the sandbox; the process is stopped after the test. */
+  bigProcess(bytes: number, kernelId: string): Promise<BigProcess>;
+}
+
+/**
+ * The set-up an agent or CLI test file shares, as jest hooks; call it at the
+ * file's top level. Before the first test the artifacts are checked and, with
+ * `big`, one big process starts for all the tests; what a test started with
+ * `agent` or `bigProcess` is stopped after it; after the last test the big
+ * process stops and the sandbox is removed.
+ */
+export function useTestBed(
+  options: { big?: { bytes: number; kernelId?: string } } = {}
+): TestBed {
+  const sandbox = new Sandbox();
+  let big: BigProcess | undefined;
+  const agents: AgentProcess[] = [];
+  const processes: BigProcess[] = [];
+
+  beforeAll(async () => {
+    requireArtifacts();
+    if (options.big) {
+      big = await startBigProcess(sandbox, options.big.bytes, options.big.kernelId);
+    }
+  });
+
+  afterEach(async () => {
+    await Promise.all(agents.splice(0).map(a => a.stop()));
+    await Promise.all(processes.splice(0).map(p => p.stop()));
+  });
+
+  afterAll(async () => {
+    await big?.stop();
+    sandbox.dispose();
+  });
+
+  const agent = (
+    args: string[] = [],
+    extraEnv: NodeJS.ProcessEnv = {},
+    user: { uid?: number; gid?: number } = {}
+  ): AgentProcess => {
+    const started = startAgent(sandbox, args, extraEnv, user);
+    agents.push(started);
+    return started;
+  };
+
+  return {
+    sandbox,
+    get big(): BigProcess {
+      if (!big) {
+        throw new Error('no big process: pass `big` to useTestBed');
+      }
+      return big;
+    },
+    agent,
+    initializedAgent: () => initialize(agent()),
+    bigProcess: async (bytes, kernelId) => {
+      const started = await startBigProcess(sandbox, bytes, kernelId);
+      processes.push(started);
+      return started;
+    }
   };
 }
