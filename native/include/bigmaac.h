@@ -50,6 +50,18 @@ struct bigmaac_recycle_stats {
  * BIGMAAC_ERR_INVALID when out is NULL. */
 BIGMAAC_API int bigmaac_recycle_stats(struct bigmaac_recycle_stats *out);
 
+struct bigmaac_fries_stats {
+    uint64_t chunks;          /* 2 MiB chunks of the fries arena mapped by this process */
+    uint64_t empty_chunks;    /* of which punched whole, kept for blocks of any class */
+    uint64_t purged_bytes;    /* pages of free blocks punched (disk and RAM given back) now */
+    uint64_t purged_total;    /* bytes those purges punched, in all */
+    uint64_t reserved_again;  /* purged bytes reserved on disk again when reused */
+};
+
+/* Counters of the fries arena (docs/allocator.md), for tests and diagnostics. 0, or
+ * BIGMAAC_ERR_INVALID when out is NULL. */
+BIGMAAC_API int bigmaac_fries_stats(struct bigmaac_fries_stats *out);
+
 struct bigmaac_realloc_stats {
     uint64_t in_place;      /* big reallocs that kept their address (grown or shrunk) */
     uint64_t moved;         /* reallocs that copied the data into a new block */

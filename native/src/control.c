@@ -4,7 +4,8 @@
  * processes ring it too), and on each wake-up serves a pending page-out request,
  * republishes the stats, answers a pending residency request, at most every 5 ms; it
  * also drops the data of freed regions kept for reuse once their delay has passed
- * (recycle.c), thaws memory frozen for children that are gone (cow.c) and keeps dirty
+ * (recycle.c) and the pages of free fries (fries.c), thaws memory frozen for children
+ * that are gone (cow.c) and keeps dirty
  * pages under the budget (dirty.c), which may ask to be woken sooner than the heartbeat.
  * The timeout keeps the heartbeat fresh. All signals are blocked in it so the program's
  * signal handling is unchanged.
@@ -115,6 +116,7 @@ static void *control_main(void *unused)
         serve_request(&map->control);
         bm_segment_restore_if_removed();
         bm_recycle_tick();
+        bm_fry_purge_tick(bm_memory_tight());
         bm_rebind_check();
         bm_fork_tick();
         long next_dirty_check = bm_dirty_tick();

@@ -16,6 +16,11 @@
  *   empty    when its last block comes back it is punched (disk and RAM returned, dirty
  *            pages dropped unwritten) and kept mapped for any class; reusing it costs one
  *            fallocate, which re-reserves the disk.
+ * A chunk that lives on gives back the pages of its free blocks instead (the purge, as
+ * mimalloc purges free pages after a delay): a block of a class of 4 KiB or more still
+ * free in the arena at two ticks of the control thread in a row (1-2 s after its free)
+ * has its whole pages punched, and a fallocate of them reserves the disk again before it
+ * is handed out. Blocks in thread caches are not purged: they are about to be reused.
  * Threads do not come here for every block: fries_cache.c keeps a few free blocks per
  * class and thread, and refills or returns them in batches.
  * SIZE_FRIES bounds the address space of all chunks; past it fries come from the next
@@ -29,6 +34,7 @@
 #include <sys/mman.h>
 
 #define NONE UINT32_MAX
+#define PURGE_INTERVAL_NS 1000000000u /* a free block is purged 1-2 intervals after */
 
 struct bm_fry_chunk *bm_fry_chunks;
 
@@ -39,6 +45,16 @@ static uint32_t empty = NONE;    /* punched chunks, ready for any class */
 static size_t chunks_made;       /* against the SIZE_FRIES budget */
 static bool chunks_changed;      /* made or emptied: worth publishing at once */
 static bool budget_warned;
+static uint32_t purge_head = NONE; /* chunks with free blocks to age and purge */
+static bool purge_broken;        /* a punch failed: this file system cannot, stop trying */
+
+static struct {
+    uint64_t purged_now;     /* bytes of free blocks' pages punched and not reserved again */
+    uint64_t purged;         /* bytes punched by purges, in all */
+    uint64_t reserved_again; /* bytes of purged pages reserved again for reuse */
+    uint64_t chunks;         /* chunks mapped */
+    uint64_t empty_chunks;   /* of which punched whole, waiting for any class */
+} totals;
 
 /* ------------------------------------------------------------------ size classes */
 
@@ -116,9 +132,27 @@ static void set_used(struct bm_fry_chunk *c, uint32_t used)
     __atomic_store_n(&c->used, used, __ATOMIC_RELAXED);
 }
 
+static bool any_purged(const struct bm_fry_chunk *c)
+{
+    for (size_t w = 0; w < BM_FRY_PURGE_WORDS; w++)
+        if (c->purged[w])
+            return true;
+    return false;
+}
+
 static bool has_room(const struct bm_fry_chunk *c)
 {
-    return c->free || c->bump < blocks_per_chunk(c->cls - 1);
+    return c->free || c->aged || c->bump < blocks_per_chunk(c->cls - 1) || any_purged(c);
+}
+
+/* No block handed out yet: a chunk just made, taken from the empty list or emptied. */
+static void reset_blocks(struct bm_fry_chunk *c)
+{
+    c->free = c->aged = NULL;
+    c->bump = 0;
+    memset(c->purged, 0, sizeof c->purged);
+    totals.purged_now -= c->purged_bytes;
+    c->purged_bytes = 0;
 }
 
 /* ------------------------------------------------------------------ fork */
@@ -145,8 +179,9 @@ static void in_child(void)
                              BM_FRY_FOREIGN, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < BM_FRY_CLASSES; i++)
         with_room[i] = NONE;
-    empty = NONE;
+    empty = purge_head = NONE;
     chunks_made = 0;
+    memset(&totals, 0, sizeof totals);
     bm_fry_cache_forget_after_fork();
 }
 
@@ -236,6 +271,7 @@ static struct bm_fry_chunk *new_chunk(unsigned cls)
         }
         bm_count(&bm_counters.disk_reserved, (int64_t)BM_FRY_CHUNK);
         list_remove(&empty, c);
+        totals.empty_chunks--;
     } else {
         if ((chunks_made + 1) * BM_FRY_CHUNK > bm_config.fries_size) {
             if (!budget_warned)
@@ -253,13 +289,13 @@ static struct bm_fry_chunk *new_chunk(unsigned cls)
             return NULL;
         }
         chunks_made++;
+        totals.chunks++;
         chunks_changed = true;
         c = &bm_fry_chunks[(addr >> BM_FRY_CHUNK_SHIFT) - first_granule()];
     }
     __atomic_store_n(&c->state, BM_FRY_ACTIVE, __ATOMIC_RELAXED);
     set_used(c, 0);
-    c->bump = 0;
-    c->free = NULL;
+    reset_blocks(c);
     __atomic_store_n(&c->cls, cls + 1, __ATOMIC_RELAXED);
     list_push(&with_room[cls], c);
     return c;
@@ -274,12 +310,13 @@ static void chunk_emptied(struct bm_fry_chunk *c)
     pthread_mutex_unlock(&bm_lock);
     if (!punched)
         return;
-    bm_count(&bm_counters.disk_reserved, -(int64_t)BM_FRY_CHUNK);
+    /* Pages purged earlier hold no disk any more. */
+    bm_count(&bm_counters.disk_reserved, -(int64_t)(BM_FRY_CHUNK - c->purged_bytes));
     list_remove(&with_room[c->cls - 1], c);
     __atomic_store_n(&c->state, BM_FRY_EMPTY, __ATOMIC_RELAXED);
-    c->free = NULL;
-    c->bump = 0;
+    reset_blocks(c);
     list_push(&empty, c);
+    totals.empty_chunks++;
     chunks_changed = true;
 }
 
@@ -296,9 +333,213 @@ static void unlock_and_publish(void)
     }
 }
 
+/* ------------------------------------------------------------------ purge */
+
+/* The whole pages of block i of c: [*lo, *hi), empty if it holds none. */
+static void block_pages(const struct bm_fry_chunk *c, uint32_t i, uintptr_t *lo, uintptr_t *hi)
+{
+    size_t size = bm_fry_class_size(c->cls - 1);
+    uintptr_t start = chunk_addr(c) + (uintptr_t)i * size, mask = bm_page_size - 1;
+    *lo = (start + mask) & ~mask;
+    *hi = (start + size) & ~mask;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+static uint32_t block_index(const struct bm_fry_chunk *c, const void *p)
+{
+    return (uint32_t)(((uintptr_t)p - chunk_addr(c)) / bm_fry_class_size(c->cls - 1));
+}
+
+/* Under fries_lock: a purged block of c, its pages reserved on disk again, or NULL
+ * with errno ENOSPC (disk full) or EAGAIN. */
+static void *take_purged(struct bm_fry_chunk *c)
+{
+    for (size_t w = 0; w < BM_FRY_PURGE_WORDS; w++) {
+        if (!c->purged[w])
+            continue;
+        uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(c->purged[w]));
+        uintptr_t lo, hi;
+        block_pages(c, i, &lo, &hi);
+        pthread_mutex_lock(&bm_lock);
+        bool reserved = hi == lo || bm_backing_reserve(lo, hi - lo); /* none: no page */
+        int why = errno;
+        pthread_mutex_unlock(&bm_lock);
+        if (!reserved) {
+            errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
+            return NULL;
+        }
+        c->purged[w] &= ~(UINT64_C(1) << (i % 64));
+        c->purged_bytes -= (uint32_t)(hi - lo);
+        totals.purged_now -= hi - lo;
+        totals.reserved_again += hi - lo;
+        bm_count(&bm_counters.disk_reserved, (int64_t)(hi - lo));
+        return (void *)(chunk_addr(c) + (uintptr_t)i * bm_fry_class_size(c->cls - 1));
+    }
+    errno = EAGAIN;
+    return NULL;
+}
+
+/* Under fries_lock: a free block of c, warm ones first, purged ones last (they cost a
+ * fallocate); NULL with errno when c has none left or a purged one cannot be reserved. */
+static void *take_block(struct bm_fry_chunk *c)
+{
+    void *p = c->free;
+    if (p) {
+        c->free = *(void **)p;
+        return p;
+    }
+    if ((p = c->aged)) {
+        c->aged = *(void **)p;
+        return p;
+    }
+    unsigned cls = c->cls - 1;
+    if (c->bump < blocks_per_chunk(cls))
+        return (void *)(chunk_addr(c) + (uintptr_t)c->bump++ * bm_fry_class_size(cls));
+    return take_purged(c);
+}
+
+/* Under fries_lock: c has free blocks that a purge will age, then punch. */
+static void queue_purge(struct bm_fry_chunk *c)
+{
+    if (c->queued || bm_fry_class_size(c->cls - 1) < BM_FRY_PURGE_MIN || purge_broken)
+        return;
+    c->queued = 1;
+    c->purge_next = purge_head;
+    __atomic_store_n(&purge_head, index_of(c), __ATOMIC_RELAXED);
+}
+
+bool bm_fry_purge_pending(void)
+{
+    return __atomic_load_n(&purge_head, __ATOMIC_RELAXED) != NONE;
+}
+
+/* Under fries_lock and bm_lock: punch blocks first..last of c (marked in doomed),
+ * whose pages are contiguous; on success they become purged, else free again. */
+static void punch_run(struct bm_fry_chunk *c, const uint64_t *doomed, uint32_t first,
+                      uint32_t last, uintptr_t lo, uintptr_t hi)
+{
+    bool punched = hi == lo || bm_backing_punch(lo, hi - lo);
+    if (!punched && !purge_broken) {
+        purge_broken = true;
+        bm_debug("punching free fries failed; their pages stay until their chunk empties");
+    }
+    for (uint32_t i = first; i <= last; i++) {
+        if (!(doomed[i / 64] >> (i % 64) & 1))
+            continue;
+        if (punched) {
+            c->purged[i / 64] |= UINT64_C(1) << (i % 64);
+            continue;
+        }
+        void *p = (void *)(chunk_addr(c) + (uintptr_t)i * bm_fry_class_size(c->cls - 1));
+        *(void **)p = c->free;
+        c->free = p;
+    }
+    if (punched) {
+        c->purged_bytes += (uint32_t)(hi - lo);
+        totals.purged_now += hi - lo;
+        totals.purged += hi - lo;
+        bm_count(&bm_counters.disk_reserved, -(int64_t)(hi - lo));
+    }
+}
+
+/* Under fries_lock and bm_lock: punch the blocks of list (none purged yet), merging
+ * neighbours into one system call. */
+static void punch_blocks(struct bm_fry_chunk *c, void *list)
+{
+    uint64_t doomed[BM_FRY_PURGE_WORDS] = {0};
+    for (void *p = list; p; p = *(void **)p) {
+        uint32_t i = block_index(c, p);
+        doomed[i / 64] |= UINT64_C(1) << (i % 64);
+    }
+    uint32_t count = blocks_per_chunk(c->cls - 1), first = 0, last = 0;
+    uintptr_t run_lo = 0, run_hi = 0;
+    bool open = false;
+    for (uint32_t i = 0; i < count; i++) {
+        if (!(doomed[i / 64] >> (i % 64) & 1))
+            continue;
+        uintptr_t lo, hi;
+        block_pages(c, i, &lo, &hi);
+        if (open && lo == run_hi) {
+            run_hi = hi, last = i;
+            continue;
+        }
+        if (open)
+            punch_run(c, doomed, first, last, run_lo, run_hi);
+        open = true, first = last = i, run_lo = lo, run_hi = hi;
+    }
+    if (open)
+        punch_run(c, doomed, first, last, run_lo, run_hi);
+}
+
+/* Under fries_lock: punch what aged (everything with all) and age what is free. A
+ * chunk a forked child still shares is left alone: its pages are the child's too, and
+ * punching there would copy them first. */
+static void purge_chunk(struct bm_fry_chunk *c, bool all)
+{
+    c->queued = 0;
+    if (c->state != BM_FRY_ACTIVE || bm_fry_class_size(c->cls - 1) < BM_FRY_PURGE_MIN)
+        return; /* emptied (punched whole), or reused for a small class, since queued */
+    pthread_mutex_lock(&bm_lock);
+    if (!bm_backing_frozen(chunk_addr(c), BM_FRY_CHUNK)) {
+        /* Detached first: a block whose punch fails goes back to c->free. */
+        void *doomed = c->aged, *fresh = c->free;
+        c->aged = c->free = NULL;
+        if (all)
+            punch_blocks(c, fresh);
+        else
+            c->aged = fresh;
+        punch_blocks(c, doomed);
+    }
+    pthread_mutex_unlock(&bm_lock);
+    if (c->free || c->aged)
+        queue_purge(c);
+}
+
+/* Under fries_lock: after a failure to reserve a purged block of the first chunk with
+ * room, one of cls with a block that needs no reservation, or NULL. */
+static struct bm_fry_chunk *chunk_with_warm_room(unsigned cls)
+{
+    for (uint32_t i = with_room[cls]; i != NONE; i = bm_fry_chunks[i].next) {
+        struct bm_fry_chunk *c = &bm_fry_chunks[i];
+        if (c->free || c->aged || c->bump < blocks_per_chunk(cls))
+            return c;
+    }
+    return NULL;
+}
+
+void bm_fry_purge_tick(bool tight)
+{
+    static uint64_t last_ns;
+    if (!bm_fry_purge_pending())
+        return;
+    uint64_t now = bm_now_ns();
+    if (!tight && now - last_ns < PURGE_INTERVAL_NS)
+        return;
+    last_ns = now;
+    bm_fry_purge(tight);
+}
+
+void bm_fry_purge(bool all)
+{
+    if (!bm_fry_purge_pending())
+        return; /* the common case costs no lock */
+    pthread_mutex_lock(&fries_lock);
+    uint32_t next = purge_head;
+    __atomic_store_n(&purge_head, NONE, __ATOMIC_RELAXED);
+    while (next != NONE) {
+        struct bm_fry_chunk *c = &bm_fry_chunks[next];
+        next = c->purge_next;
+        purge_chunk(c, all);
+    }
+    pthread_mutex_unlock(&fries_lock);
+}
+
+/* ------------------------------------------------------------------ handing out */
+
 size_t bm_fry_refill(unsigned cls, void **out, size_t n)
 {
-    size_t size = bm_fry_class_size(cls), got = 0;
+    size_t got = 0;
     pthread_mutex_lock(&fries_lock);
     if (!arena_ready())
         errno = EAGAIN;
@@ -307,18 +548,24 @@ size_t bm_fry_refill(unsigned cls, void **out, size_t n)
             with_room[cls] != NONE ? &bm_fry_chunks[with_room[cls]] : new_chunk(cls);
         if (!c)
             break;
-        uint32_t count = blocks_per_chunk(cls);
-        for (; got < n && (c->free || c->bump < count); set_used(c, c->used + 1)) {
-            if (c->free) {
-                out[got] = c->free;
-                c->free = *(void **)c->free;
-            } else {
-                out[got] = (void *)(chunk_addr(c) + (uintptr_t)c->bump++ * size);
-            }
+        while (got < n && has_room(c) && (out[got] = take_block(c)) != NULL) {
+            set_used(c, c->used + 1);
             got++;
         }
-        if (!has_room(c))
+        if (!has_room(c)) {
             list_remove(&with_room[cls], c);
+        } else if (got < n) {
+            /* A purged block could not be reserved (errno says why): a block elsewhere
+             * may need no reservation. */
+            int why = errno;
+            struct bm_fry_chunk *warm = chunk_with_warm_room(cls);
+            if (!warm) {
+                errno = why;
+                break;
+            }
+            list_remove(&with_room[cls], warm);
+            list_push(&with_room[cls], warm);
+        }
     }
     int why = errno;
     unlock_and_publish();
@@ -340,6 +587,8 @@ void bm_fry_return(void *const *blocks, size_t n)
         set_used(c, c->used - 1);
         if (c->used == 0)
             chunk_emptied(c);
+        else
+            queue_purge(c);
     }
     unlock_and_publish();
 }
@@ -388,6 +637,20 @@ size_t bm_fry_usable(struct bm_fry_chunk *chunk, const void *p)
     size_t size = bm_fry_class_size(chunk->cls - 1);
     uintptr_t offset = (uintptr_t)p & (BM_FRY_CHUNK - 1);
     return size - offset % size; /* from p to the end of its block */
+}
+
+BM_EXPORT int bigmaac_fries_stats(struct bigmaac_fries_stats *out)
+{
+    if (!out)
+        return BIGMAAC_ERR_INVALID;
+    pthread_mutex_lock(&fries_lock);
+    out->chunks = totals.chunks;
+    out->empty_chunks = totals.empty_chunks;
+    out->purged_bytes = totals.purged_now;
+    out->purged_total = totals.purged;
+    out->reserved_again = totals.reserved_again;
+    pthread_mutex_unlock(&fries_lock);
+    return BIGMAAC_OK;
 }
 
 uint64_t bm_fry_chunk_bytes(uintptr_t addr)

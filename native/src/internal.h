@@ -274,13 +274,23 @@ enum bm_fry_state {
 
 /* One per 2 MiB-aligned granule of the reservation (whose base is aligned: reserve.c),
  * found by address shift: ownership of a fry is O(1). Guarded by the fries lock except cls, set before any block is out. */
+/* Blocks of classes from BM_FRY_PURGE_MIN up hold whole pages: once free for a while,
+ * those pages are punched (fries.c, "purge"), so at most 512 blocks per chunk. */
+#define BM_FRY_PURGE_MIN ((size_t)4096)
+#define BM_FRY_PURGE_WORDS (BM_FRY_CHUNK / BM_FRY_PURGE_MIN / 64)
+
 struct bm_fry_chunk {
     uint32_t cls;        /* size class + 1; 0: not a fries chunk */
     uint32_t state;      /* enum bm_fry_state */
     uint32_t used;       /* blocks out: held by the program or a thread cache */
     uint32_t bump;       /* blocks from here on were never handed out since refilled */
     void *free;          /* blocks given back, linked through their first word */
+    void *aged;          /* blocks already free at the last purge: punched at the next */
+    uint64_t purged[BM_FRY_PURGE_WORDS]; /* free blocks whose whole pages are punched */
+    uint32_t purged_bytes; /* those pages' bytes: no disk reserved for them */
     uint32_t next, prev; /* class list of chunks with room, or the empty list */
+    uint32_t purge_next; /* list of chunks with blocks to purge */
+    uint32_t queued;     /* on that list */
 };
 extern struct bm_fry_chunk *bm_fry_chunks; /* NULL until the first fry */
 
@@ -303,6 +313,15 @@ int bm_fry_class_of(size_t size, size_t align);
 void *bm_fry_alloc(unsigned cls, bool zero);
 void bm_fry_free(struct bm_fry_chunk *chunk, void *p);
 size_t bm_fry_usable(struct bm_fry_chunk *chunk, const void *p);
+/* Punch the whole pages of free blocks: those free since the last call, or all of them.
+ * The control thread calls it about every second (purging blocks 1-2 s after their
+ * free), a page-out and tight memory with all set. Not under bm_lock. */
+void bm_fry_purge(bool all);
+/* Control thread: bm_fry_purge every PURGE_INTERVAL_NS, or at once (all) when memory is
+ * tight. No lock when nothing waits. */
+void bm_fry_purge_tick(bool tight);
+/* Any block waiting for a purge (no lock). */
+bool bm_fry_purge_pending(void);
 /* Bytes of blocks out of the chunk at addr (for the segment table), 0 if none. */
 uint64_t bm_fry_chunk_bytes(uintptr_t addr);
 /* Under the fries lock (fries_cache.c): move up to n blocks of cls from the arena
@@ -339,6 +358,9 @@ bool bm_recycle_drain(void);
 void bm_recycle_punch_older_than(uint64_t age_ns);
 /* Control thread, not under bm_lock: punch regions whose delay has passed. */
 void bm_recycle_tick(void);
+/* No room left before the memory cgroup (or the machine) is nearly full, as last
+ * measured by bm_recycle_tick; no lock. */
+bool bm_memory_tight(void);
 /* In a forked child: the cache maps the parent's file; drop it without punching. */
 void bm_recycle_forget_after_fork(void);
 

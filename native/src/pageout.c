@@ -361,7 +361,9 @@ int bm_pageout_run(struct bm_pageout_job *job, struct bigmaac_pageout_result *re
     uint64_t start = monotonic_ns(), total, dirty;
     size_t count, bytes;
     bm_resident(&result->resident_before, &dirty);
-    /* Memory is wanted: freed regions kept for reuse give theirs back first. */
+    /* Memory is wanted: freed regions kept for reuse and free fries give theirs back
+     * first. */
+    bm_fry_purge(true);
     pthread_mutex_lock(&bm_lock);
     bm_recycle_punch_older_than(0);
     pthread_mutex_unlock(&bm_lock);

@@ -237,7 +237,8 @@ static uint64_t check_room(void)
 {
     static uint64_t last_ns;
     uint64_t was = __atomic_load_n(&memory_room, __ATOMIC_RELAXED);
-    if (was == UINT64_MAX && !__atomic_load_n(&ready_bytes, __ATOMIC_RELAXED))
+    if (was == UINT64_MAX && !__atomic_load_n(&ready_bytes, __ATOMIC_RELAXED) &&
+        !bm_fry_purge_pending())
         return was;
     uint64_t now = bm_now_ns();
     if (now - last_ns < ROOM_CHECK_NS)
@@ -266,6 +267,11 @@ void bm_recycle_tick(void)
     else
         bm_recycle_punch_older_than(PUNCH_DELAY_NS);
     pthread_mutex_unlock(&bm_lock);
+}
+
+bool bm_memory_tight(void)
+{
+    return __atomic_load_n(&memory_room, __ATOMIC_RELAXED) == 0;
 }
 
 void bm_recycle_forget_after_fork(void)

@@ -177,9 +177,26 @@ static int test_fries(void)
         free(blocks[i]);
         blocks[i] = NULL;
     }
-    for (int i = 1; i < COUNT; i += 2) {
+    /* Purge the free ones (their pages punched, the chunks' bitmaps set), then take
+     * them back: each reserved again before it is written. */
+    bm_fry_purge(true);
+    struct bigmaac_fries_stats st;
+    CHECK(bigmaac_fries_stats(&st) == 0 && st.purged_bytes > 0, "purged");
+    for (int i = 0; i < COUNT; i += 2) {
+        size_t size = bm_config.min_fry + (size_t)(i * 977) % (200 * 1024);
+        blocks[i] = malloc(size);
+        CHECK(blocks[i], "fry %d again", i);
+        memset(blocks[i], i & 0xff, size);
+    }
+    CHECK(bigmaac_fries_stats(&st) == 0 && st.reserved_again > 0, "reserved again");
+    for (int i = 0; i < COUNT; i++) {
         size_t size = bm_config.min_fry + (size_t)(i * 977) % (200 * 1024);
         CHECK((unsigned char)blocks[i][size - 1] == (i & 0xff), "fry %d kept its data", i);
+        if (i % 2 == 0)
+            free(blocks[i]);
+    }
+    for (int i = 1; i < COUNT; i += 2) {
+        size_t size = bm_config.min_fry + (size_t)(i * 977) % (200 * 1024);
         blocks[i] = realloc(blocks[i], size * 2);
         CHECK(blocks[i], "realloc fry %d", i);
         free(blocks[i]);

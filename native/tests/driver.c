@@ -2178,6 +2178,33 @@ static int test_recycle_memory_tight(void)
     return result;
 }
 
+/* Fries freed among live ones, 1.1 GiB of them in a 512 MiB cgroup: their pages are
+ * purged as soon as memory is tight, before reclaim would write the dead data back (or,
+ * with everything dirty, the job be OOM-killed). The dirty budget is off. */
+static int test_fries_memory_tight(void)
+{
+    struct cgroup cg;
+    if (geteuid() != 0 || !cgroup_create(&cg, "536870912"))
+        return SKIP;
+    const char *extra[] = {"BIGMAAC_DIRTY_BUDGET=0", "BIGMAAC_MIN_FRY_SIZE=4K", NULL};
+    char *argv[] = {NULL, "fries-temporaries", NULL};
+    char out[512];
+    struct child c;
+    snprintf(spawn_cgroup, sizeof spawn_cgroup, "%s", cg.dir);
+    int status = run_limits(argv, extra, out, sizeof out, &c);
+    spawn_cgroup[0] = '\0';
+    kill_leftover_children();
+    cgroup_remove(&cg);
+    CHECK(exited_ok(status), "status %d (9: OOM-killed): %s%s", status, out, c.err);
+    unsigned touched = 0, live = 0;
+    int dead = 0;
+    CHECK(sscanf(out, "touched %u MiB, live %u MiB, written beyond live and not cancelled %d MiB",
+                 &touched, &live, &dead) == 3, "output: %s", out);
+    CHECK(touched > 1024 && dead <= (int)touched / 50,
+          "%d of %u MiB of freed fries written back: %s", dead, touched, out);
+    return PASS;
+}
+
 /* The dirty budget writes back live data, never a freed block the recycling keeps for
  * reuse: that one is punched unwritten (its pages cancelled). */
 static int test_budget_skips_freed_data(void)
@@ -2212,6 +2239,8 @@ static int run_fries_case(const char *name)
 static int test_fries_entry_points(void) { return run_fries_case("fries"); }
 static int test_fries_reuse(void) { return run_fries_case("fries-reuse"); }
 static int test_fries_punch(void) { return run_fries_case("fries-punch"); }
+static int test_fries_purge(void) { return run_fries_case("fries-purge"); }
+static int test_fries_purge_fork(void) { return run_fries_case("fries-purge-fork"); }
 static int test_fries_threads(void) { return run_fries_case("fries-threads"); }
 static int test_fries_fork(void) { return run_fries_case("fries-fork"); }
 
@@ -2219,6 +2248,12 @@ static int test_fries_disk_full(void)
 {
     const char *extra[] = {FRIES_ON, NULL};
     return run_on_small_disk("fries-diskfull", extra);
+}
+
+static int test_fries_purge_disk_full(void)
+{
+    const char *extra[] = {FRIES_ON, NULL};
+    return run_on_small_disk("fries-purge-diskfull", extra);
 }
 
 static int test_fries_disk_full_ram(void)
@@ -2454,6 +2489,11 @@ static const struct test tests[] = {
     {"fries: every entry point, realloc across all tiers", test_fries_entry_points},
     {"fries: freed blocks reused, swap file does not grow", test_fries_reuse},
     {"fries: empty chunks punched, disk returned", test_fries_punch},
+    {"fries: free blocks' pages leave disk and RAM within seconds, at once on page-out",
+     test_fries_purge},
+    {"fries: a purged block on a full disk is ENOMEM, never SIGBUS", test_fries_purge_disk_full},
+    {"fries: no purge while a forked child shares the chunk; after it, yes",
+     test_fries_purge_fork},
     {"fries: 8 threads free each other's blocks; caches return at exit", test_fries_threads},
     {"fries: fork child never reaches the parent's fries", test_fries_fork},
     {"fries: full disk is ENOMEM, never SIGBUS", test_fries_disk_full},
@@ -2478,6 +2518,8 @@ static const struct test tests[] = {
     {"jemalloc and mimalloc beside us: no crash", test_other_allocators},
     {"recycling in a tight memory cgroup: no dead data written", test_recycle_memory_tight},
     {"dirty budget: live data written back, freed data kept for reuse not", test_budget_skips_freed_data},
+    {"fries: free blocks purged when memory is tight, no dead data written",
+     test_fries_memory_tight},
 };
 
 static const char *required_env(const char *name)

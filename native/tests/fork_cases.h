@@ -24,6 +24,8 @@ static struct bigmaac_fork_stats fork_counters(void)
 {
     struct bigmaac_fork_stats s;
     memset(&s, 0, sizeof s);
+    if (!fork_stats) /* a case outside fork_case() */
+        fork_stats = (int (*)(struct bigmaac_fork_stats *))dlsym(RTLD_DEFAULT, "bigmaac_fork_stats");
     fork_stats(&s);
     return s;
 }

@@ -121,6 +121,39 @@ static int case_fries_reuse(void)
     return 0;
 }
 
+static struct bigmaac_fries_stats fries_stats(void)
+{
+    static int (*get)(struct bigmaac_fries_stats *);
+    struct bigmaac_fries_stats st;
+    memset(&st, 0, sizeof st);
+    if (!get)
+        get = (int (*)(struct bigmaac_fries_stats *))dlsym(RTLD_DEFAULT, "bigmaac_fries_stats");
+    if (get)
+        get(&st);
+    return st;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Polls the swap file's disk usage until it is at most limit; seconds waited, or -1
+ * after timeout seconds. */
+static double wait_swap_at_most(long long limit, double timeout)
+{
+    double start = now_seconds();
+    while (swap_file_bytes() > limit) {
+        if (now_seconds() - start > timeout)
+            return -1;
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return now_seconds() - start;
+}
+
 /* Freed whole chunks go back to the disk (and RAM): the swap file's blocks fall. */
 static int case_fries_punch(void)
 {
@@ -136,20 +169,117 @@ static int case_fries_punch(void)
     }
     long long full = swap_file_bytes();
     CHECK(full >= (long long)(N * 16384), "64 MiB of fries hold %lld bytes of disk", full);
-    for (int i = 0; i < N; i += 2) /* every other block: no chunk empties */
-        free(blocks[i]);
-    long long half = swap_file_bytes();
-    CHECK(half >= (long long)(N * 16384) - (long long)(4 * MIB), "chunks with live blocks keep "
-          "their disk: %lld of %lld", half, full);
-    for (int i = 1; i < N; i += 2)
-        CHECK(check_pattern(blocks[i], 16384, (uint64_t)i) == SIZE_MAX, "block %d", i);
-    for (int i = 1; i < N; i += 2)
+    for (int i = 0; i < N; i++)
         free(blocks[i]);
     long long after = swap_file_bytes();
     /* This thread's cache may keep its last 16 blocks: at most two chunks. */
     CHECK(after <= before + (long long)(4 * MIB), "after freeing everything the swap file "
           "holds %lld bytes (%lld when full, %lld before); empty chunks must be punched", after,
           full, before);
+    return 0;
+}
+
+/* Chunks that keep live blocks give back the pages of their free ones: within seconds of
+ * the free, at once on a page-out; the blocks come back from those pages, data intact. */
+static int case_fries_purge(void)
+{
+    enum { N = 4096, SIZE = 16384 };
+    static char *blocks[N];
+    free(malloc(FRY_MIN)); /* stdio's and opendir's fries first */
+    long long before = swap_file_bytes();
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(SIZE);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d", i);
+        fill_pattern(blocks[i], SIZE, (uint64_t)i);
+    }
+    long long full = swap_file_bytes();
+    uint64_t resident_full, dirty;
+    resident(&resident_full, &dirty);
+    CHECK(full >= (long long)N * SIZE, "64 MiB of fries hold %lld bytes of disk", full);
+    /* Every other block: no chunk empties, 32 MiB of free blocks among live ones. This
+     * thread's cache keeps at most 256 KiB of them; the rest waits in the arena. */
+    for (int i = 0; i < N; i += 2)
+        free(blocks[i]);
+    const long long half = (long long)(N / 2) * SIZE, slack = 2 * MIB;
+    double waited = wait_swap_at_most(full - half + slack, 10);
+    struct bigmaac_fries_stats st = fries_stats();
+    CHECK(waited >= 0, "the pages of 32 MiB of free fries went back to the disk: swap file "
+          "%lld bytes, %lld when full; purged %llu", swap_file_bytes(), full,
+          (unsigned long long)st.purged_bytes);
+    CHECK(st.purged_bytes >= (uint64_t)(half - slack) && st.empty_chunks == 0,
+          "purged %llu bytes, %llu empty chunks", (unsigned long long)st.purged_bytes,
+          (unsigned long long)st.empty_chunks);
+    uint64_t resident_now;
+    resident(&resident_now, &dirty);
+    CHECK(resident_now + (uint64_t)(half - slack) <= resident_full, "and left RAM: resident "
+          "%llu bytes, %llu when full", (unsigned long long)resident_now,
+          (unsigned long long)resident_full);
+    for (int i = 1; i < N; i += 2)
+        CHECK(check_pattern(blocks[i], SIZE, (uint64_t)i) == SIZE_MAX, "live block %d", i);
+
+    /* Taken again: the same pages, reserved on disk again, read and written as new. */
+    for (int i = 0; i < N; i += 2) {
+        blocks[i] = malloc(SIZE);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d again", i);
+        fill_pattern(blocks[i], SIZE, (uint64_t)i + N);
+    }
+    st = fries_stats();
+    long long refilled = swap_file_bytes();
+    CHECK(refilled <= full + slack && st.chunks <= (uint64_t)(N * SIZE / (2 * MIB)) + 2,
+          "reused, not grown: %lld bytes (%lld when full), %llu chunks", refilled, full,
+          (unsigned long long)st.chunks);
+    CHECK(st.reserved_again >= (uint64_t)(half - slack), "reserved again %llu",
+          (unsigned long long)st.reserved_again);
+    for (int i = 0; i < N; i++)
+        CHECK(check_pattern(blocks[i], SIZE, (uint64_t)i + (i % 2 ? 0 : N)) == SIZE_MAX,
+              "block %d", i);
+
+    /* A page-out wants the memory now: it purges at once, no waiting. */
+    for (int i = 1; i < N; i += 2)
+        free(blocks[i]);
+    CHECK(pageout(NULL) == 0, "page-out");
+    long long after_pageout = swap_file_bytes();
+    CHECK(after_pageout <= full - half + slack, "right after the page-out the swap file holds "
+          "%lld bytes, %lld when full", after_pageout, full);
+    for (int i = 0; i < N; i += 2)
+        CHECK(check_pattern(blocks[i], SIZE, (uint64_t)i + N) == SIZE_MAX, "block %d", i);
+    for (int i = 0; i < N; i += 2)
+        free(blocks[i]);
+    CHECK(wait_swap_at_most(before + 4 * MIB, 10) >= 0, "all freed: %lld bytes, %lld before",
+          swap_file_bytes(), before);
+
+    /* Every class from 4 KiB, whole pages or not (5 KiB blocks hold one page or none):
+     * purged, taken again and written, three rounds; every block keeps its data. */
+    enum { MIXED = 2000 };
+    static char *mixed[MIXED];
+    static size_t sizes[MIXED];
+    static uint64_t seeds[MIXED];
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < MIXED; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (mixed[i] && (x & 1))
+                continue;
+            free(mixed[i]);
+            /* Two in three from the classes up to 16 KiB, where page and block differ. */
+            sizes[i] = 4096 + (size_t)(x >> 40) % (x % 3 ? 12 * 1024 : 300 * 1024);
+            seeds[i] = (uint64_t)(round * MIXED + i);
+            mixed[i] = malloc(sizes[i]);
+            CHECK(mixed[i] && owns(mixed[i]), "round %d: %zu bytes", round, sizes[i]);
+            fill_pattern(mixed[i], sizes[i], seeds[i]);
+        }
+        for (int i = 0; i < MIXED; i += 3) { /* a third freed, then purged at once */
+            free(mixed[i]);
+            mixed[i] = NULL;
+        }
+        CHECK(pageout(NULL) == 0, "page-out");
+        for (int i = 0; i < MIXED; i++)
+            CHECK(!mixed[i] || check_pattern(mixed[i], sizes[i], seeds[i]) == SIZE_MAX,
+                  "round %d: block %d of %zu bytes", round, i, sizes[i]);
+    }
+    CHECK(fries_stats().reserved_again > 0, "purged blocks of mixed classes were reused");
+    for (int i = 0; i < MIXED; i++)
+        free(mixed[i]);
     return 0;
 }
 
@@ -302,6 +432,118 @@ static int fries_fill_disk(bool ram)
     return 0;
 }
 
+/* Blocks free at a fork stay in chunks a child still maps: purging them would copy the
+ * chunk first, so they wait until the child is gone. The child's snapshot is kept. */
+static int case_fries_purge_fork(void)
+{
+    enum { COUNT = 64, SIZE = 65536 }; /* two chunks */
+    char *blocks[COUNT];
+    for (int i = 0; i < COUNT; i++) {
+        blocks[i] = malloc(SIZE);
+        CHECK(blocks[i] && owns(blocks[i]), "fry %d", i);
+        fill_pattern(blocks[i], SIZE, (uint64_t)i);
+    }
+    for (int i = 0; i < COUNT; i += 2) /* in the arena's lists, but for this thread's cache */
+        free(blocks[i]);
+    int to_child[2];
+    CHECK(pipe(to_child) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        bool ok = wait_byte(to_child[0]);
+        for (int i = 1; i < COUNT; i += 2)
+            ok = ok && check_pattern(blocks[i], SIZE, (uint64_t)i) == SIZE_MAX;
+        _exit(ok ? 0 : 3);
+    }
+    uint64_t copied = fork_counters().copied_chunks;
+    CHECK(pageout(NULL) == 0, "page-out (a purge of everything)");
+    struct timespec two_ticks = {2, 500 * 1000 * 1000};
+    nanosleep(&two_ticks, NULL);
+    struct bigmaac_fries_stats st = fries_stats();
+    CHECK(st.purged_bytes == 0 && fork_counters().copied_chunks == copied,
+          "while the child lives nothing is purged or copied: purged %llu, copied %llu",
+          (unsigned long long)st.purged_bytes,
+          (unsigned long long)(fork_counters().copied_chunks - copied));
+    CHECK(send_byte(to_child[1]) && child_ok(pid), "the child's snapshot changed");
+    const uint64_t want = (uint64_t)(COUNT / 2 - 4) * SIZE; /* 4 in this thread's cache */
+    double start = now_seconds();
+    while (fries_stats().purged_bytes < want && now_seconds() - start < 10) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    st = fries_stats();
+    CHECK(st.purged_bytes >= want, "once the child is gone the free blocks are purged: %llu "
+          "bytes", (unsigned long long)st.purged_bytes);
+    for (int i = 1; i < COUNT; i += 2)
+        CHECK(check_pattern(blocks[i], SIZE, (uint64_t)i) == SIZE_MAX, "live block %d", i);
+    for (int i = 1; i < COUNT; i += 2)
+        free(blocks[i]);
+    return 0;
+}
+
+/* Fills the disk under BIGMAAC_DIR with a file of its own; its path in path. */
+static bool fill_disk(char *path, size_t size)
+{
+    snprintf(path, size, "%s/filler", getenv("BIGMAAC_DIR"));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return false;
+    static char block[65536];
+    memset(block, 1, sizeof block);
+    while (write(fd, block, sizeof block) > 0)
+        ;
+    for (size_t chunk = 32768; chunk >= 512; chunk /= 2) /* the last bytes too */
+        while (write(fd, block, chunk) > 0)
+            ;
+    bool full = errno == ENOSPC;
+    close(fd);
+    return full;
+}
+
+/* On a small disk: purged pages are reserved again before their block is handed out,
+ * so a disk that filled up meanwhile fails the request (ENOMEM), never a later write
+ * (SIGBUS); live blocks stay writable. */
+static int case_fries_purge_disk_full(void)
+{
+    enum { MAX = 8192, SIZE = 65536 };
+    static char *blocks[MAX];
+    int n = 0;
+    while (n < MAX && (blocks[n] = malloc(SIZE)) != NULL) {
+        CHECK(owns(blocks[n]), "disk-backed until the disk is full");
+        fill_pattern(blocks[n], SIZE, (uint64_t)n);
+        n++;
+    }
+    CHECK(n > 100 && n < MAX, "the small disk filled after %d fries", n);
+    for (int i = 0; i < n; i += 2)
+        free(blocks[i]);
+    CHECK(pageout(NULL) == 0, "page-out (purges the free blocks at once)");
+    CHECK(fries_stats().purged_bytes >= (uint64_t)(n / 2 - 8) * SIZE, "purged %llu bytes",
+          (unsigned long long)fries_stats().purged_bytes);
+    char filler[4200];
+    CHECK(fill_disk(filler, sizeof filler), "filling the disk: %s", strerror(errno));
+    /* The thread cache's few blocks were never purged; then the disk is full. */
+    int got = 0;
+    char *p;
+    errno = 0;
+    while (got < 64 && (p = malloc(SIZE)) != NULL) {
+        CHECK(owns(p), "a fry");
+        memset(p, 3, SIZE); /* SIGBUS here would be the bug */
+        blocks[2 * got++] = p;
+    }
+    CHECK(got < 64 && errno == ENOMEM, "a purged block on a full disk: NULL with ENOMEM, "
+          "got %d blocks, errno %d", got, errno);
+    for (int i = 1; i < n; i += 2) {
+        CHECK(check_pattern(blocks[i], SIZE, (uint64_t)i) == SIZE_MAX, "live block %d", i);
+        memset(blocks[i], 4, SIZE); /* live blocks stay writable */
+    }
+    unlink(filler);
+    p = malloc(SIZE);
+    CHECK(p && owns(p), "with room again, the purged block is handed out");
+    memset(p, 5, SIZE);
+    free(p);
+    return 0;
+}
+
 /* Holds N fries of SIZE for the driver to read the segment; "free" frees them. */
 static int case_fries_hold(const char *arg)
 {
@@ -376,6 +618,9 @@ static int fries_case(const char *name, const char *arg)
     if (!strcmp(name, "fries")) return case_fries();
     if (!strcmp(name, "fries-reuse")) return case_fries_reuse();
     if (!strcmp(name, "fries-punch")) return case_fries_punch();
+    if (!strcmp(name, "fries-purge")) return case_fries_purge();
+    if (!strcmp(name, "fries-purge-diskfull")) return case_fries_purge_disk_full();
+    if (!strcmp(name, "fries-purge-fork")) return case_fries_purge_fork();
     if (!strcmp(name, "fries-threads")) return case_fries_threads();
     if (!strcmp(name, "fries-fork")) return case_fries_fork();
     if (!strcmp(name, "fries-diskfull")) return fries_fill_disk(false);

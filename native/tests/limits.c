@@ -441,6 +441,53 @@ static int case_temporaries(int argc, char **argv)
     return 0;
 }
 
+/* "fries-temporaries": rounds of 128 MiB of fries, one size class each (64 to 256 KiB),
+ * each written in full and freed but for the first block of each chunk, so no chunk
+ * empties and the free blocks of a round are never reused by the next. Run with
+ * BIGMAAC_MIN_FRY_SIZE set, in a memory cgroup smaller than what it touches. Prints
+ * what was written to disk beyond the live blocks and what punches cancelled. */
+static int case_fries_temporaries(void)
+{
+    enum { ROUND = 128 << 20, MAX_BLOCKS = ROUND / (64 << 10) };
+    static const size_t sizes[] = {64 << 10, 80 << 10, 96 << 10, 112 << 10, 128 << 10,
+                                   160 << 10, 192 << 10, 224 << 10, 256 << 10};
+    static char *blocks[sizeof sizes / sizeof sizes[0]][MAX_BLOCKS];
+    size_t touched = 0, live = 0;
+    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
+    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; r++) {
+        size_t n = ROUND / sizes[r];
+        for (size_t i = 0; i < n; i++) {
+            char *p = blocks[r][i] = malloc(sizes[r]);
+            CHECK(p && owns(p), "fry %zu of %zu KiB", i, sizes[r] >> 10);
+            memset(p, (int)(r + i), sizes[r]);
+            __asm__ volatile("" : : "r"(p) : "memory");
+        }
+        touched += n * sizes[r];
+        uintptr_t chunk = 0;
+        for (size_t i = 0; i < n; i++) {
+            uintptr_t at = (uintptr_t)blocks[r][i] & ~(uintptr_t)(2 * MIB - 1);
+            if (at == chunk) {
+                free(blocks[r][i]);
+                blocks[r][i] = NULL;
+            } else {
+                chunk = at, live += sizes[r]; /* the first of its chunk stays */
+            }
+        }
+    }
+    /* A page-out writes the live blocks back and purges what is still free first. */
+    struct bigmaac_pageout_result result;
+    CHECK(pageout(&result) == 0, "page-out");
+    long long dead = (io_field("write_bytes") - written) -
+                     (io_field("cancelled_write_bytes") - cancelled) - (long long)live;
+    printf("touched %zu MiB, live %zu MiB, written beyond live and not cancelled %lld MiB\n",
+           touched >> 20, live >> 20, dead >> 20);
+    for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; r++)
+        for (size_t i = 0; i < MAX_BLOCKS; i++)
+            free(blocks[r][i]);
+    return 0;
+}
+
 /* "dead-writeback": a freed block kept with its data for reuse, then a live one written
  * past the dirty budget (BIGMAAC_DIRTY_BUDGET=64M and a 16M threshold from the driver), so the budget starts
  * write-back while the freed one is still in the cache. Prints the bytes dirtied and
@@ -591,6 +638,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "maps-fork")) return case_maps_fork(argc, argv);
     if (!strcmp(name, "temporaries")) return case_temporaries(argc, argv);
     if (!strcmp(name, "dead-writeback")) return case_dead_writeback();
+    if (!strcmp(name, "fries-temporaries")) return case_fries_temporaries();
     if (!strcmp(name, "deepbind")) return case_deepbind(argc > 2 ? argv[2] : "now");
     if (!strcmp(name, "mimalloc")) return case_mimalloc();
     if (!strcmp(name, "plain")) return case_plain();
