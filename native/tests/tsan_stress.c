@@ -3,8 +3,8 @@
  * TSan cannot run under a preloaded allocator (its runtime owns malloc), so make
  * test-tsan compiles every source of the library together with this file, with
  * -fsanitize=thread and the exported malloc family renamed (-Dmalloc=bmt_malloc ...):
- * the routing of interpose.c, the big path, recycling, the stats and the control
- * thread all run instrumented, and bm_next resolves to TSan's own malloc. The
+ * the routing of interpose.c, the big path, recycling, the fries arena (with
+ * BIGMAAC_MIN_FRY_SIZE), the stats and the control thread all run instrumented, and bm_next resolves to TSan's own malloc. The
  * hand-off stress of handoff.h then runs on eight threads while another thread pages
  * out and the control thread publishes, punches and serves. TSan reports any race on
  * stderr and fails the run (halt_on_error).
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bigmaac.h"
+#include "internal.h" /* bm_config: where "ours" starts */
 
 static int stop_pageouts; /* 0 running, 1 stop, 2 failed */
 
@@ -38,11 +39,12 @@ int main(int argc, char **argv)
     static struct handoff_worker workers[HANDOFF_MAX_THREADS];
     h.threads = argc > 1 ? atoi(argv[1]) : 8;
     h.rounds = argc > 2 ? atoi(argv[2]) : 150;
-    h.min_big = 256 * 1024; /* BIGMAAC_MIN_BIGMAAC_SIZE set by the Makefile */
     h.owns = bigmaac_owns;
     CHECK(getenv("BIGMAAC_MIN_BIGMAAC_SIZE") && !strcmp(getenv("BIGMAAC_MIN_BIGMAAC_SIZE"), "256K"),
           "run through make test-tsan (BIGMAAC_MIN_BIGMAAC_SIZE=256K)");
-    free(malloc(h.min_big)); /* the first big block starts the control thread */
+    free(malloc(256 * 1024)); /* the first big block starts the control thread */
+    /* Ours from the fries threshold when fries are on (make test-tsan runs both). */
+    h.min_big = bm_config.min_fry ? bm_config.min_fry : bm_config.min_big;
     pthread_t pager;
     pthread_create(&pager, NULL, pageout_loop, NULL);
     int rc = handoff_run(&h, workers);
@@ -51,6 +53,13 @@ int main(int argc, char **argv)
                                 __ATOMIC_RELAXED);
     pthread_join(pager, NULL);
     CHECK(stop_pageouts == 1, "page-out failed");
-    printf("tsan stress: %d threads x %d rounds, no race reported\n", h.threads, h.rounds);
+    struct bigmaac_fries_stats fries;
+    bigmaac_fries_stats(&fries);
+    if (bm_config.min_fry) /* the page-outs purged free fries while the workers ran */
+        CHECK(fries.chunks > 0 && fries.purged_total > 0, "fries: %llu chunks, %llu purged",
+              (unsigned long long)fries.chunks, (unsigned long long)fries.purged_total);
+    printf("tsan stress: %d threads x %d rounds, fries from %zu (%llu MiB purged), no race "
+           "reported\n", h.threads, h.rounds, bm_config.min_fry,
+           (unsigned long long)(fries.purged_total >> 20));
     return rc;
 }
