@@ -52,6 +52,7 @@ BIGMAAC_API int bigmaac_recycle_stats(struct bigmaac_recycle_stats *out);
 
 struct bigmaac_fries_stats {
     uint64_t chunks;          /* 2 MiB chunks of the fries arena mapped by this process */
+    uint64_t idle_chunks;     /* of which with no block out, pages kept for reuse a while */
     uint64_t empty_chunks;    /* of which punched whole, kept for blocks of any class */
     uint64_t purged_bytes;    /* pages of free blocks punched (disk and RAM given back) now */
     uint64_t purged_total;    /* bytes those purges punched, in all */

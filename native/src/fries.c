@@ -4,23 +4,27 @@
  * Blocks come in 60 size classes (16 to 128 bytes by 16, then four per doubling up to
  * 1 MiB), so rounding wastes at most a quarter. A chunk is a 2 MiB region of the
  * reservation (flag BM_REGION_FRIES), MAP_SHARED from the swap file like any big region,
- * holding blocks of one class; chunks are folio-sized and folio-aligned so that an empty
- * one is punched whole and no partly punched folio can write dead data back. Each chunk
- * has a descriptor found by address shift, so free() recognises a fry in O(1).
+ * holding blocks of one class; chunks are folio-sized and folio-aligned, so an empty one
+ * is punched whole. Each chunk has a descriptor found by address shift, so free()
+ * recognises a fry in O(1).
  *
  * Life of a chunk, all under fries_lock (bm_lock nests inside it for the file work,
  * done through cow.c's bm_backing_*: after a fork a chunk may live on another file):
  *   made     a gap of the reservation, fallocated BEFORE any block is handed out (a full
  *            disk fails the request, never a later write), mapped, listed as a region;
- *   active   blocks go out from its free list, then from its never-used tail (bump);
- *   empty    when its last block comes back it is punched (disk and RAM returned, dirty
- *            pages dropped unwritten) and kept mapped for any class; reusing it costs one
+ *   active   blocks go out from its free lists, then from its never-used tail (bump);
+ *   idle     its last block came back: kept with its pages, first choice for a refill
+ *            of any class (no system call, no page fault), for 1-2 ticks of the
+ *            control thread (about a second each);
+ *   empty    still idle after that: punched whole (disk and RAM returned, dirty pages
+ *            dropped unwritten) and kept mapped for any class; reusing it costs one
  *            fallocate, which re-reserves the disk.
- * A chunk that lives on gives back the pages of its free blocks instead (the purge, as
- * mimalloc purges free pages after a delay): a block of a class of 4 KiB or more still
- * free in the arena at two ticks of the control thread in a row (1-2 s after its free)
- * has its whole pages punched, and a fallocate of them reserves the disk again before it
- * is handed out. Blocks in thread caches are not purged: they are about to be reused.
+ * An active chunk gives back the pages of its free blocks (the purge, as mimalloc
+ * purges free pages after a delay): a block of a class of 4 KiB or more still free in
+ * the arena at two ticks in a row (1-2 s after its free) has its whole pages punched,
+ * and a fallocate of them reserves the disk again before it is handed out. Blocks in
+ * thread caches are not purged: they are about to be reused. A page-out, and memory
+ * running tight, purge and punch at once.
  * Threads do not come here for every block: fries_cache.c keeps a few free blocks per
  * class and thread, and refills or returns them in batches.
  * SIZE_FRIES bounds the address space of all chunks; past it fries come from the next
@@ -41,6 +45,8 @@ struct bm_fry_chunk *bm_fry_chunks;
 static pthread_mutex_t fries_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool arena_failed;        /* no reservation or swap file: fries stay in RAM */
 static uint32_t with_room[BM_FRY_CLASSES]; /* chunks with a block to hand out */
+static uint32_t idle = NONE;     /* chunks with no block out, not punched yet */
+static uint32_t idle_count;      /* their number; read without the lock */
 static uint32_t empty = NONE;    /* punched chunks, ready for any class */
 static size_t chunks_made;       /* against the SIZE_FRIES budget */
 static bool chunks_changed;      /* made or emptied: worth publishing at once */
@@ -55,6 +61,21 @@ static struct {
     uint64_t chunks;         /* chunks mapped */
     uint64_t empty_chunks;   /* of which punched whole, waiting for any class */
 } totals;
+
+static void count_idle(int delta)
+{
+    __atomic_store_n(&idle_count, idle_count + (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
+/* The swap file refused a punch: keep free fries' pages for reuse from now on. */
+static void purge_failed(void)
+{
+    if (!purge_broken)
+        bm_debug("punching the swap file failed: free fries keep their pages for reuse");
+    purge_broken = true;
+}
+
+static void queue_purge(struct bm_fry_chunk *c);
 
 /* ------------------------------------------------------------------ size classes */
 
@@ -179,7 +200,8 @@ static void in_child(void)
                              BM_FRY_FOREIGN, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < BM_FRY_CLASSES; i++)
         with_room[i] = NONE;
-    empty = purge_head = NONE;
+    empty = idle = purge_head = NONE;
+    __atomic_store_n(&idle_count, 0, __ATOMIC_RELAXED);
     chunks_made = 0;
     memset(&totals, 0, sizeof totals);
     bm_fry_cache_forget_after_fork();
@@ -255,10 +277,39 @@ static uintptr_t make_region(void)
     return addr;
 }
 
+/* Under fries_lock: an idle chunk for cls, its pages still there: one of cls as it is,
+ * else one of another class that owns its disk whole (nothing purged), reset. */
+static struct bm_fry_chunk *take_idle(unsigned cls)
+{
+    struct bm_fry_chunk *other = NULL;
+    for (uint32_t i = idle; i != NONE; i = bm_fry_chunks[i].next) {
+        struct bm_fry_chunk *c = &bm_fry_chunks[i];
+        if (c->cls == cls + 1) {
+            other = c;
+            break;
+        }
+        if (!other && c->purged_bytes == 0)
+            other = c;
+    }
+    if (!other)
+        return NULL;
+    list_remove(&idle, other);
+    count_idle(-1);
+    if (other->cls != cls + 1) {
+        reset_blocks(other);
+        __atomic_store_n(&other->cls, cls + 1, __ATOMIC_RELAXED);
+    }
+    list_push(&with_room[cls], other);
+    queue_purge(other); /* what the refill leaves free ages from now */
+    return other;
+}
+
 /* Under fries_lock: a chunk ready to hand out blocks of cls, or NULL with errno. */
 static struct bm_fry_chunk *new_chunk(unsigned cls)
 {
-    struct bm_fry_chunk *c;
+    struct bm_fry_chunk *c = take_idle(cls);
+    if (c)
+        return c;
     if (empty != NONE) {
         c = &bm_fry_chunks[empty];
         pthread_mutex_lock(&bm_lock);
@@ -301,18 +352,32 @@ static struct bm_fry_chunk *new_chunk(unsigned cls)
     return c;
 }
 
-/* Under fries_lock: its last block came back. Punch it whole (dirty pages dropped
- * unwritten); if the punch fails, keep it active with its data, still reusable. */
+/* Under fries_lock: its last block came back. It keeps its pages for a while: a
+ * refill of any class takes it first. */
+static void chunk_went_idle(struct bm_fry_chunk *c)
+{
+    list_remove(&with_room[c->cls - 1], c);
+    list_push(&idle, c);
+    count_idle(1);
+    c->fresh = 1;
+    chunks_changed = true;
+}
+
+/* Under fries_lock: an idle chunk's time is up. Punch it whole (dirty pages dropped
+ * unwritten); if the punch fails, it stays idle with its data, still reusable. */
 static void chunk_emptied(struct bm_fry_chunk *c)
 {
     pthread_mutex_lock(&bm_lock);
     bool punched = bm_punch(chunk_addr(c), BM_FRY_CHUNK);
     pthread_mutex_unlock(&bm_lock);
-    if (!punched)
+    if (!punched) {
+        purge_failed();
         return;
+    }
     /* Pages purged earlier hold no disk any more. */
     bm_count(&bm_counters.disk_reserved, -(int64_t)(BM_FRY_CHUNK - c->purged_bytes));
-    list_remove(&with_room[c->cls - 1], c);
+    list_remove(&idle, c);
+    count_idle(-1);
     __atomic_store_n(&c->state, BM_FRY_EMPTY, __ATOMIC_RELAXED);
     reset_blocks(c);
     list_push(&empty, c);
@@ -399,7 +464,7 @@ static void *take_block(struct bm_fry_chunk *c)
     return take_purged(c);
 }
 
-/* Under fries_lock: c has free blocks that a purge will age, then punch. */
+/* Under fries_lock: c may have free blocks that a purge will age, then punch. */
 static void queue_purge(struct bm_fry_chunk *c)
 {
     if (c->queued || bm_fry_class_size(c->cls - 1) < BM_FRY_PURGE_MIN || purge_broken)
@@ -411,7 +476,8 @@ static void queue_purge(struct bm_fry_chunk *c)
 
 bool bm_fry_purge_pending(void)
 {
-    return __atomic_load_n(&purge_head, __ATOMIC_RELAXED) != NONE;
+    return __atomic_load_n(&purge_head, __ATOMIC_RELAXED) != NONE ||
+           __atomic_load_n(&idle_count, __ATOMIC_RELAXED) != 0;
 }
 
 /* Under fries_lock and bm_lock: punch blocks first..last of c (marked in doomed),
@@ -420,10 +486,8 @@ static void punch_run(struct bm_fry_chunk *c, const uint64_t *doomed, uint32_t f
                       uint32_t last, uintptr_t lo, uintptr_t hi)
 {
     bool punched = hi == lo || bm_backing_punch(lo, hi - lo);
-    if (!punched && !purge_broken) {
-        purge_broken = true;
-        bm_debug("punching free fries failed; their pages stay until their chunk empties");
-    }
+    if (!punched)
+        purge_failed();
     for (uint32_t i = first; i <= last; i++) {
         if (!(doomed[i / 64] >> (i % 64) & 1))
             continue;
@@ -478,8 +542,9 @@ static void punch_blocks(struct bm_fry_chunk *c, void *list)
 static void purge_chunk(struct bm_fry_chunk *c, bool all)
 {
     c->queued = 0;
-    if (c->state != BM_FRY_ACTIVE || bm_fry_class_size(c->cls - 1) < BM_FRY_PURGE_MIN)
-        return; /* emptied (punched whole), or reused for a small class, since queued */
+    if (c->state != BM_FRY_ACTIVE || c->used == 0 ||
+        bm_fry_class_size(c->cls - 1) < BM_FRY_PURGE_MIN)
+        return; /* idle or empty (see punch_idle), or reused for a small class, since */
     pthread_mutex_lock(&bm_lock);
     if (!bm_backing_frozen(chunk_addr(c), BM_FRY_CHUNK)) {
         /* Detached first: a block whose punch fails goes back to c->free. */
@@ -520,11 +585,27 @@ void bm_fry_purge_tick(bool tight)
     bm_fry_purge(tight);
 }
 
+/* Under fries_lock: punch the idle chunks that were idle at the last purge already
+ * (all of them with all). */
+static void punch_idle(bool all)
+{
+    uint32_t next = idle;
+    while (next != NONE) {
+        struct bm_fry_chunk *c = &bm_fry_chunks[next];
+        next = c->next;
+        if (c->fresh && !all)
+            c->fresh = 0;
+        else if (!purge_broken)
+            chunk_emptied(c);
+    }
+}
+
 void bm_fry_purge(bool all)
 {
     if (!bm_fry_purge_pending())
         return; /* the common case costs no lock */
     pthread_mutex_lock(&fries_lock);
+    punch_idle(all);
     uint32_t next = purge_head;
     __atomic_store_n(&purge_head, NONE, __ATOMIC_RELAXED);
     while (next != NONE) {
@@ -586,7 +667,7 @@ void bm_fry_return(void *const *blocks, size_t n)
         c->free = blocks[i];
         set_used(c, c->used - 1);
         if (c->used == 0)
-            chunk_emptied(c);
+            chunk_went_idle(c);
         else
             queue_purge(c);
     }
@@ -645,6 +726,7 @@ BM_EXPORT int bigmaac_fries_stats(struct bigmaac_fries_stats *out)
         return BIGMAAC_ERR_INVALID;
     pthread_mutex_lock(&fries_lock);
     out->chunks = totals.chunks;
+    out->idle_chunks = idle_count;
     out->empty_chunks = totals.empty_chunks;
     out->purged_bytes = totals.purged_now;
     out->purged_total = totals.purged;

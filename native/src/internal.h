@@ -291,6 +291,7 @@ struct bm_fry_chunk {
     uint32_t next, prev; /* class list of chunks with room, or the empty list */
     uint32_t purge_next; /* list of chunks with blocks to purge */
     uint32_t queued;     /* on that list */
+    uint32_t fresh;      /* idle (no block out) since before the last purge: not yet */
 };
 extern struct bm_fry_chunk *bm_fry_chunks; /* NULL until the first fry */
 

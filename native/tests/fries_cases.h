@@ -8,6 +8,7 @@
 #define BIGMAAC_TEST_FRIES_CASES_H
 
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 
 #define FRY_MIN 4096
@@ -171,11 +172,52 @@ static int case_fries_punch(void)
     CHECK(full >= (long long)(N * 16384), "64 MiB of fries hold %lld bytes of disk", full);
     for (int i = 0; i < N; i++)
         free(blocks[i]);
-    long long after = swap_file_bytes();
-    /* This thread's cache may keep its last 16 blocks: at most two chunks. */
-    CHECK(after <= before + (long long)(4 * MIB), "after freeing everything the swap file "
-          "holds %lld bytes (%lld when full, %lld before); empty chunks must be punched", after,
-          full, before);
+    /* Emptied chunks keep their pages through the next tick of the control thread, for
+     * the next refill; after it they are punched. This thread's cache may keep its last
+     * 16 blocks: at most two chunks. */
+    struct bigmaac_fries_stats st = fries_stats();
+    CHECK(st.idle_chunks >= 30, "32 chunks emptied, %llu idle", (unsigned long long)st.idle_chunks);
+    double waited = wait_swap_at_most(before + 4 * MIB, 10);
+    st = fries_stats();
+    CHECK(waited >= 0, "after freeing everything the swap file holds %lld bytes (%lld when "
+          "full, %lld before); empty chunks must be punched", swap_file_bytes(), full, before);
+    CHECK(st.empty_chunks >= 30 && st.idle_chunks <= 2, "punched %llu chunks, %llu idle",
+          (unsigned long long)st.empty_chunks, (unsigned long long)st.idle_chunks);
+
+    /* Emptied, then taken again for another class before their time is up: the same
+     * pages, no punch, no fallocate, no page fault. */
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(16384);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d", i);
+        memset(blocks[i], 1, 16384); /* its pages in RAM */
+    }
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    st = fries_stats();
+    uint64_t punched_before = st.empty_chunks;
+    CHECK(st.idle_chunks >= 30, "%llu idle", (unsigned long long)st.idle_chunks);
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    long faults = usage.ru_minflt;
+    for (int i = 0; i < N / 2; i++) { /* 64 MiB: as much as the idle chunks hold */
+        blocks[i] = malloc(32768);
+        CHECK(blocks[i] && owns(blocks[i]), "block %d", i);
+        fill_pattern(blocks[i], 32768, (uint64_t)i);
+    }
+    getrusage(RUSAGE_SELF, &usage);
+    faults = usage.ru_minflt - faults;
+    st = fries_stats();
+    CHECK(st.idle_chunks <= 2 && st.empty_chunks <= punched_before && faults < 1000,
+          "idle chunks reused as they were: %llu idle left, %llu punched meanwhile, %ld page "
+          "faults writing 64 MiB", (unsigned long long)st.idle_chunks,
+          (unsigned long long)(st.empty_chunks - punched_before), faults);
+    for (int i = 0; i < N / 2; i++)
+        CHECK(check_pattern(blocks[i], 32768, (uint64_t)i) == SIZE_MAX, "block %d", i);
+    for (int i = 0; i < N / 2; i++)
+        free(blocks[i]);
+    CHECK(pageout(NULL) == 0, "page-out");
+    CHECK(swap_file_bytes() <= before + 4 * MIB, "a page-out punches idle chunks at once: "
+          "%lld bytes, %lld before", swap_file_bytes(), before);
     return 0;
 }
 
@@ -352,11 +394,11 @@ static int case_fries_threads(void)
     CHECK(pthread_create(&drainer, NULL, fry_drainer, NULL) == 0, "drainer");
     pthread_join(drainer, &why);
     CHECK(why == NULL, "drainer: %s", (const char *)why);
-    /* Every thread's cache went back at its exit: every chunk emptied and was punched. */
-    long long left = swap_file_bytes();
-    /* Up to 1 MiB of slack for the file system's extent blocks; a chunk is 2 MiB. */
-    CHECK(left >= 0 && left <= before + (long long)MIB, "swap file holds %lld bytes after every fry was freed "
-          "and every thread exited, %lld before", left, before);
+    /* Every thread's cache went back at its exit: every chunk emptied and is punched
+     * within two ticks. Up to 1 MiB of slack for the file system's extent blocks. */
+    CHECK(wait_swap_at_most(before + (long long)MIB, 10) >= 0, "swap file holds %lld bytes "
+          "after every fry was freed and every thread exited, %lld before", swap_file_bytes(),
+          before);
     return 0;
 }
 
