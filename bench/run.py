@@ -76,7 +76,8 @@ def report(args, swap_dir):
 
     print(f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
           f"Linux {platform.release()}; swap dir {swap_dir}; medians of {args.runs} runs")
-    print(f"{'workload':<16} {'metric':<10} {'glibc':>10} {'bigmaac':>10} {'ratio':>8}")
+    print(f"{'workload':<16} {'metric':<10} {'glibc':>10} {'bigmaac':>10} {'ratio':>8}"
+          f"   (best run of each)")
     for workload, (metric, higher_is_better, in_python) in METRICS.items():
         if args.only and workload not in args.only:
             continue
@@ -91,7 +92,13 @@ def report(args, swap_dir):
                 disk.append(result[DISK_BASELINE[workload]])
         b, o = statistics.median(base), statistics.median(ours)
         ratio = (o / b) if higher_is_better else (b / o)
-        print(f"{workload:<16} {metric:<10} {b:>10.2f} {o:>10.2f} {ratio:>7.2f}x")
+        # The best run of each side too: on a shared virtual machine consecutive runs of
+        # one binary differ by 20 %, and noise only ever slows a CPU-bound run down.
+        best = max if higher_is_better else min
+        bb, bo = best(base), best(ours)
+        best_ratio = (bo / bb) if higher_is_better else (bb / bo)
+        print(f"{workload:<16} {metric:<10} {b:>10.2f} {o:>10.2f} {ratio:>7.2f}x"
+              f"   best {bb:>9.2f} {bo:>9.2f} {best_ratio:>6.2f}x")
         if disk:
             d = statistics.median(disk)
             print(f"{'  raw fallocate':<16} {metric:<10} {d:>10.2f} {o:>10.2f} {d / o:>7.2f}x"
