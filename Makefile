@@ -113,8 +113,8 @@ test-c:
 	-@$(MAKE) --no-print-directory -C native other-allocators # a C test loads them; skips without
 	-@$(MAKE) --no-print-directory -C native test-tools # strace: a C test counts syscalls; skips without
 	@$(MAKE) --no-print-directory -C native test
-	$(call say,The allocator core under AddressSanitizer+UBSan and ThreadSanitizer)
-	@$(MAKE) --no-print-directory -C native test-asan test-tsan
+	$(call say,The C tests under ASan+UBSan and the allocator core under ThreadSanitizer)
+	@$(MAKE) --no-print-directory -C native test-sanitizers test-tsan
 
 test-ts: addon agent
 	$(call say,TypeScript tests (jest))
