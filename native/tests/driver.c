@@ -242,11 +242,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* The control thread publishes asynchronously: wait for a condition on the snapshot. */
+/* The control thread publishes asynchronously: wait for a condition on the snapshot,
+ * up to 10 s (generous for a loaded machine and the sanitizer build; a pass is quick). */
 static int snapshot_until(int pid, struct bigmaac_segment *s, uint64_t min_count)
 {
     int rc = BIGMAAC_ERR_NO_PROCESS;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 500; i++) {
         rc = bigmaac_snapshot(seg_dir, pid, s);
         if (rc == BIGMAAC_OK && s->stats.counters.live_big_count >= min_count)
             return rc;
@@ -257,6 +258,23 @@ static int snapshot_until(int pid, struct bigmaac_segment *s, uint64_t min_count
 
 /* Starts the workload holding `size` under the library and waits until its segment
  * shows the allocation: the opening of most segment and page-out tests. */
+/* Asks the workload to exit; PASS when it exits cleanly. */
+static int exit_cleanly(struct child *c)
+{
+    say(c, "exit");
+    CHECK(exited_ok(finish(c)), "workload failed: %s", c->err);
+    return PASS;
+}
+
+/* Asks the holding workload to check its data ("intact"), then to exit. */
+static int verify_and_exit(struct child *c)
+{
+    char line[64];
+    say(c, "verify");
+    CHECK(read_line(c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
+    return exit_cleanly(c);
+}
+
 static int start_holding(struct child *c, const char *size, struct bigmaac_segment *s)
 {
     char *argv[] = {(char *)workload, "hold", (char *)size, NULL};
@@ -522,9 +540,7 @@ static int test_segment_restored(void)
     CHECK(s.stats.counters.live_big_count == 1, "counters after restore");
     struct stat st;
     CHECK(stat(seg_dir, &st) == 0 && (st.st_mode & 0777) == 0700, "restored dir mode");
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* exec() runs none of the old image's code: the new image removes its segment. */
@@ -538,9 +554,7 @@ static int test_exec_removes_segment(void)
     say(&c, "exec");
     CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "idle"), "after exec: %s", line);
     CHECK(!file_exists(path), "the segment of the image before exec is still there");
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* Disk usage of the swap dir returns to where it started, after free, exit and kill -9;
@@ -672,9 +686,7 @@ static int full_from_start(bool to_ram, bool fries)
           "nothing on disk: live %llu allocs %llu reserved %llu table %u",
           (unsigned long long)k->live_big_count, (unsigned long long)k->allocs,
           (unsigned long long)k->disk_reserved, s.stats.table_count);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 static int test_full_disk_from_start(void)
@@ -728,15 +740,12 @@ static int test_pageout_requested(void)
     bigmaac_pageout_close(&req);
     CHECK(rc == BIGMAAC_OK && st.result == 0 && st.bytes_written == 0, "nothing dirty: %llu",
           (unsigned long long)st.bytes_written);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 static int test_pageout_cancel(void)
 {
     struct child c;
-    char line[64];
     static struct bigmaac_segment s;
     CHECK(start_holding(&c, "1G", &s) == 0, "workload did not start");
     struct bigmaac_pageout_request req;
@@ -750,11 +759,7 @@ static int test_pageout_cancel(void)
     CHECK(rc == BIGMAAC_OK && st.result == BIGMAAC_ERR_CANCELLED, "result %d (%s)", st.result,
           bigmaac_strerror(st.result));
     CHECK(st.bytes_done < 1024 * MIB, "stopped early: %llu", (unsigned long long)st.bytes_done);
-    say(&c, "verify");
-    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return verify_and_exit(&c);
 }
 
 /* Wait for a page-out's result, however long it takes. */
@@ -831,9 +836,7 @@ static int test_residency(void)
     kill(c.pid, SIGCONT);
     CHECK(stopped, "process did not stop");
     CHECK(rc == BIGMAAC_ERR_TIMEOUT, "stopped process: %s", bigmaac_strerror(rc));
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* SIGSTOP takes effect asynchronously: wait until every thread of pid is stopped. */
@@ -908,9 +911,7 @@ static int test_pageout_results_kept(void)
     bigmaac_pageout_close(&first);
     bigmaac_pageout_close(&second);
     bigmaac_pageout_close(&unpolled);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* Stopped half-way through a page-out: TIMEOUT, not IN_PROGRESS for ever; once resumed
@@ -918,7 +919,6 @@ static int test_pageout_results_kept(void)
 static int test_pageout_stopped_midway(void)
 {
     struct child c;
-    char line[64];
     static struct bigmaac_segment s;
     CHECK(start_holding(&c, "1G", &s) == 0, "workload did not start");
     struct bigmaac_pageout_request req;
@@ -952,11 +952,7 @@ static int test_pageout_stopped_midway(void)
     CHECK(rc == BIGMAAC_OK && st.result == 0, "after SIGCONT: %d result %d", rc, st.result);
     CHECK(st.resident_after <= st.resident_before / 50, "resident %llu -> %llu",
           (unsigned long long)st.resident_before, (unsigned long long)st.resident_after);
-    say(&c, "verify");
-    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return verify_and_exit(&c);
 }
 
 /* A stopped process cannot answer: the requester gets TIMEOUT, not a hang; once the
@@ -982,9 +978,7 @@ static int test_pageout_of_stopped_process(void)
         ;
     bigmaac_pageout_close(&req);
     CHECK(rc == BIGMAAC_OK && st.result == 0, "after SIGCONT: %d result %d", rc, st.result);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* strace from Debian (make -C native test-tools), or NULL. */
@@ -1064,11 +1058,7 @@ static int test_pageout_of_forked_child(void)
     rc = bigmaac_residency(seg_dir, pid, 10000, &r);
     CHECK(rc == BIGMAAC_OK && r.resident <= st.resident_before / 50,
           "residency after: %s, %llu", bigmaac_strerror(rc), (unsigned long long)r.resident);
-    say(&c, "verify");
-    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return verify_and_exit(&c);
 }
 
 /* More live allocations than table slots: the table keeps the 1,024 largest. */
@@ -1099,9 +1089,7 @@ static int test_table_keeps_largest(void)
         larger += st->table[i].size == 128 * 1024;
     }
     CHECK(larger == 100, "%d of the 100 blocks of 128 KiB in the table", larger);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* A process with 1,000 disk-backed allocations: published, paged out. */
@@ -1134,11 +1122,7 @@ static int test_many_allocations(void)
     CHECK(st.bytes_written >= 60 * MIB && st.resident_after <= st.resident_before / 50,
           "written %llu, resident %llu -> %llu", (unsigned long long)st.bytes_written,
           (unsigned long long)st.resident_before, (unsigned long long)st.resident_after);
-    say(&c, "verify");
-    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return verify_and_exit(&c);
 }
 
 /* One consistent publication: table sorted largest first, zero after its end. */
@@ -1290,11 +1274,7 @@ static int in_cgroup_pageout(struct cgroup *cg)
     CHECK(before >= 512 * MIB, "usage %llu MiB while holding 512 MiB", before >> 20);
     CHECK(after <= before / 50,
           "usage %llu -> %llu KiB: more than 2%% left", before >> 10, after >> 10);
-    say(&c, "verify");
-    CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return verify_and_exit(&c);
 }
 
 static int test_cgroup_pageout(void)
@@ -1547,9 +1527,7 @@ static int test_reader_refuses_bad_files(void)
     say(&c, "verify");
     char line[64];
     CHECK(read_line(&c, line, sizeof line) && !strcmp(line, "intact"), "data: %s", line);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* Another user can neither read a segment nor ask for a page-out or a residency
@@ -1719,9 +1697,7 @@ static int test_unsafe_segment_dirs(void)
     sw.stop = 1;
     pthread_join(thread, NULL);
     CHECK(planted == 0, "%d of %d snapshots read the directory behind the symlink", planted, ok);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* A segment dir owned by someone else is refused; allocations still work. */
@@ -2330,9 +2306,7 @@ static int test_fries_segment(void)
           "after free: count %llu (%llu before) bytes %llu (%llu before)",
           (unsigned long long)s.stats.counters.live_fry_count, (unsigned long long)count,
           (unsigned long long)s.stats.counters.live_fry_bytes, (unsigned long long)bytes);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* Residency of a fries entry is its chunk's, wherever its blocks lie: here one written
@@ -2366,9 +2340,7 @@ static int test_fries_residency(void)
           (unsigned long long)entry->size, (unsigned long long)entry->resident);
     CHECK(!(r.flags & BIGMAAC_RESIDENCY_DIRTY_KNOWN) || entry->dirty >= 100000,
           "dirty %llu", (unsigned long long)entry->dirty);
-    say(&c, "exit");
-    CHECK(exited_ok(finish(&c)), "workload failed: %s", c.err);
-    return PASS;
+    return exit_cleanly(&c);
 }
 
 /* numpy and Python's own objects on fries give the results of a plain run. */
