@@ -193,7 +193,8 @@ static void sync_runs(const struct run *runs, size_t n)
 
 /* Starts write-back of live data only. A freed region kept with its data for reuse
  * (recycle.c) is dead: it is punched unwritten within a second, and a write-back over
- * the whole file would write it for nothing. Neighbouring live regions share one call:
+ * the whole file would write it for nothing. (Free fries inside live chunks are purged
+ * first: check_files.) Neighbouring live regions share one call:
  * the gaps between them are holes, which cost nothing. Before a fork the calls run
  * after bm_lock is released (the one swap file stays open); after, region by region
  * under it, since a region's chunks may be on several files (cow.c). */
@@ -243,6 +244,7 @@ static void check_files(uint64_t limit)
     if (sum.known)
         note_peak(sum.dirty);
     if (!sum.known || sum.dirty > limit / 2) {
+        bm_fry_purge(true); /* free fries and idle chunks are dead: punched, not written */
         start_live_write_back();
         bm_count(&bm_counters.budget_writebacks, 1);
     }

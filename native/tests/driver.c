@@ -2156,6 +2156,23 @@ static int test_recycle_memory_tight(void)
     return result;
 }
 
+/* The dirty budget purges free fries and idle chunks before it starts write-back: their
+ * dead data is punched, not written. */
+static int test_budget_skips_freed_fries(void)
+{
+    const char *extra[] = {"BIGMAAC_DIRTY_BUDGET=64M", "BIGMAAC_MIN_FRY_SIZE=4K", NULL};
+    char *argv[] = {NULL, "fries-dead-writeback", NULL};
+    char out[256];
+    struct child c;
+    int status = run_limits(argv, extra, out, sizeof out, &c);
+    CHECK(exited_ok(status), "status %d: %s%s", status, out, c.err);
+    long long dead_kib = -1;
+    CHECK(sscanf(out, "freed fries written %lld KiB", &dead_kib) == 1, "output: %s", out);
+    /* 18 MiB of fries were freed; write_bytes counts pages, a few may be the kernel's. */
+    CHECK(dead_kib <= 1024, "%lld KiB of freed fries written back", dead_kib);
+    return PASS;
+}
+
 /* Fries freed among live ones, 1.1 GiB of them in a 512 MiB cgroup: their pages are
  * purged as soon as memory is tight, before reclaim would write the dead data back (or,
  * with everything dirty, the job be OOM-killed). The dirty budget is off. */
@@ -2492,6 +2509,7 @@ static const struct test tests[] = {
     {"jemalloc and mimalloc beside us: no crash", test_other_allocators},
     {"recycling in a tight memory cgroup: no dead data written", test_recycle_memory_tight},
     {"dirty budget: live data written back, freed data kept for reuse not", test_budget_skips_freed_data},
+    {"dirty budget: free fries and idle chunks purged, not written", test_budget_skips_freed_fries},
     {"fries: free blocks purged when memory is tight, no dead data written",
      test_fries_memory_tight},
 };

@@ -525,6 +525,55 @@ static int case_dead_writeback(void)
     return 0;
 }
 
+/* "fries-dead-writeback": 24 MiB of fries (12 chunks of 64 KiB blocks), written; every
+ * block of six chunks freed (idle chunks) and every other block of the six others (free
+ * blocks among live ones); then a big block written past the dirty budget (64M from
+ * the driver, with BIGMAAC_MIN_FRY_SIZE), so that the budget starts write-back before
+ * the purge's delay is up. Prints the bytes written and not cancelled beyond the live
+ * data: the freed fries written back for nothing. */
+static int case_fries_dead_writeback(void)
+{
+    enum { BLOCK = 64 << 10, PER_CHUNK = 32, CHUNKS = 12, N = PER_CHUNK * CHUNKS };
+    const size_t live_size = 64 * MIB;
+    static char *blocks[N];
+    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
+    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(BLOCK);
+        CHECK(blocks[i] && owns(blocks[i]), "fry %d", i);
+        memset(blocks[i], 1, BLOCK);
+        __asm__ volatile("" : : "r"(blocks[i]) : "memory");
+    }
+    /* Chunks are handed out whole, in order: a chunk's 32 blocks are consecutive. */
+    size_t live_fries = 0;
+    for (int i = 0; i < N; i++) {
+        uintptr_t chunk = (uintptr_t)blocks[i] & ~(uintptr_t)(2 * MIB - 1);
+        bool idle_half = chunk < ((uintptr_t)blocks[N / 2] & ~(uintptr_t)(2 * MIB - 1));
+        if (idle_half || i % 2) {
+            free(blocks[i]);
+            blocks[i] = NULL;
+        } else {
+            live_fries += BLOCK;
+        }
+    }
+    char *live = malloc(live_size);
+    CHECK(live && owns(live), "live block");
+    memset(live, 2, live_size);
+    __asm__ volatile("" : : "r"(live) : "memory");
+    struct timespec pause = {0, 100 * 1000 * 1000}; /* a few budget checks (20 ms each) */
+    nanosleep(&pause, NULL);
+    struct bigmaac_pageout_result r;
+    CHECK(pageout(&r) == 0, "page-out");
+    long long dead = (io_field("write_bytes") - written) -
+                     (io_field("cancelled_write_bytes") - cancelled) - (long long)live_size -
+                     (long long)live_fries;
+    printf("freed fries written %lld KiB\n", dead >> 10);
+    free(live);
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ other code */
 
 /* Blocks cross between the program and a library that sees another malloc first. */
@@ -638,6 +687,7 @@ int main(int argc, char **argv)
     if (!strcmp(name, "maps-fork")) return case_maps_fork(argc, argv);
     if (!strcmp(name, "temporaries")) return case_temporaries(argc, argv);
     if (!strcmp(name, "dead-writeback")) return case_dead_writeback();
+    if (!strcmp(name, "fries-dead-writeback")) return case_fries_dead_writeback();
     if (!strcmp(name, "fries-temporaries")) return case_fries_temporaries();
     if (!strcmp(name, "deepbind")) return case_deepbind(argc > 2 ? argv[2] : "now");
     if (!strcmp(name, "mimalloc")) return case_mimalloc();
