@@ -23,8 +23,8 @@
  * purges free pages after a delay): a block of a class of 4 KiB or more still free in
  * the arena at two ticks in a row (1-2 s after its free) has its whole pages punched,
  * and a fallocate of them reserves the disk again before it is handed out. Blocks in
- * thread caches are not purged: they are about to be reused. A page-out, and memory
- * running tight, purge and punch at once.
+ * thread caches are not purged: they are about to be reused. A page-out, the dirty
+ * budget's write-back and memory running tight purge and punch at once.
  * Threads do not come here for every block: fries_cache.c keeps a few free blocks per
  * class and thread, and refills or returns them in batches.
  * SIZE_FRIES bounds the address space of all chunks; past it fries come from the next
@@ -161,12 +161,37 @@ static bool any_purged(const struct bm_fry_chunk *c)
     return false;
 }
 
-static bool has_room(const struct bm_fry_chunk *c)
+/* A free block that needs no fallocate before it is handed out. */
+static bool has_warm_room(const struct bm_fry_chunk *c)
 {
-    return c->free || c->aged || c->bump < blocks_per_chunk(c->cls - 1) || any_purged(c);
+    return c->free || c->aged || c->bump < blocks_per_chunk(c->cls - 1);
 }
 
-/* No block handed out yet: a chunk just made, taken from the empty list or emptied. */
+static bool has_room(const struct bm_fry_chunk *c)
+{
+    return has_warm_room(c) || any_purged(c);
+}
+
+static void *block_addr(const struct bm_fry_chunk *c, uint32_t i)
+{
+    return (void *)(chunk_addr(c) + (uintptr_t)i * bm_fry_class_size(c->cls - 1));
+}
+
+/* Under fries_lock: fallocate [addr, addr+len) on the file backing it (cow.c); false
+ * with errno ENOSPC when the disk is full, else EAGAIN. */
+static bool reserve(uintptr_t addr, size_t len)
+{
+    pthread_mutex_lock(&bm_lock);
+    bool reserved = bm_backing_reserve(addr, len);
+    int why = errno;
+    pthread_mutex_unlock(&bm_lock);
+    if (!reserved)
+        errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
+    return reserved;
+}
+
+/* No block handed out yet: a chunk just made, taken from the empty list, emptied, or
+ * taken idle for another class. */
 static void reset_blocks(struct bm_fry_chunk *c)
 {
     c->free = c->aged = NULL;
@@ -312,14 +337,8 @@ static struct bm_fry_chunk *new_chunk(unsigned cls)
         return c;
     if (empty != NONE) {
         c = &bm_fry_chunks[empty];
-        pthread_mutex_lock(&bm_lock);
-        bool reserved = bm_backing_reserve(chunk_addr(c), BM_FRY_CHUNK); /* its file: cow.c */
-        int why = errno;
-        pthread_mutex_unlock(&bm_lock);
-        if (!reserved) {
-            errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
+        if (!reserve(chunk_addr(c), BM_FRY_CHUNK))
             return NULL;
-        }
         bm_count(&bm_counters.disk_reserved, (int64_t)BM_FRY_CHUNK);
         list_remove(&empty, c);
         totals.empty_chunks--;
@@ -426,20 +445,14 @@ static void *take_purged(struct bm_fry_chunk *c)
         uint32_t i = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(c->purged[w]));
         uintptr_t lo, hi;
         block_pages(c, i, &lo, &hi);
-        pthread_mutex_lock(&bm_lock);
-        bool reserved = hi == lo || bm_backing_reserve(lo, hi - lo); /* none: no page */
-        int why = errno;
-        pthread_mutex_unlock(&bm_lock);
-        if (!reserved) {
-            errno = (why == ENOSPC || why == EDQUOT || why == EFBIG) ? ENOSPC : EAGAIN;
+        if (hi > lo && !reserve(lo, hi - lo)) /* a block may hold no whole page */
             return NULL;
-        }
         c->purged[w] &= ~(UINT64_C(1) << (i % 64));
         c->purged_bytes -= (uint32_t)(hi - lo);
         totals.purged_now -= hi - lo;
         totals.reserved_again += hi - lo;
         bm_count(&bm_counters.disk_reserved, (int64_t)(hi - lo));
-        return (void *)(chunk_addr(c) + (uintptr_t)i * bm_fry_class_size(c->cls - 1));
+        return block_addr(c, i);
     }
     errno = EAGAIN;
     return NULL;
@@ -458,9 +471,8 @@ static void *take_block(struct bm_fry_chunk *c)
         c->aged = *(void **)p;
         return p;
     }
-    unsigned cls = c->cls - 1;
-    if (c->bump < blocks_per_chunk(cls))
-        return (void *)(chunk_addr(c) + (uintptr_t)c->bump++ * bm_fry_class_size(cls));
+    if (c->bump < blocks_per_chunk(c->cls - 1))
+        return block_addr(c, c->bump++);
     return take_purged(c);
 }
 
@@ -495,7 +507,7 @@ static void punch_run(struct bm_fry_chunk *c, const uint64_t *doomed, uint32_t f
             c->purged[i / 64] |= UINT64_C(1) << (i % 64);
             continue;
         }
-        void *p = (void *)(chunk_addr(c) + (uintptr_t)i * bm_fry_class_size(c->cls - 1));
+        void *p = block_addr(c, i);
         *(void **)p = c->free;
         c->free = p;
     }
@@ -544,7 +556,7 @@ static void purge_chunk(struct bm_fry_chunk *c, bool all)
     c->queued = 0;
     if (c->state != BM_FRY_ACTIVE || c->used == 0 ||
         bm_fry_class_size(c->cls - 1) < BM_FRY_PURGE_MIN)
-        return; /* idle or empty (see punch_idle), or reused for a small class, since */
+        return; /* since queued: gone idle or empty (punch_idle), or a small class now */
     pthread_mutex_lock(&bm_lock);
     if (!bm_backing_frozen(chunk_addr(c), BM_FRY_CHUNK)) {
         /* Detached first: a block whose punch fails goes back to c->free. */
@@ -565,11 +577,9 @@ static void purge_chunk(struct bm_fry_chunk *c, bool all)
  * room, one of cls with a block that needs no reservation, or NULL. */
 static struct bm_fry_chunk *chunk_with_warm_room(unsigned cls)
 {
-    for (uint32_t i = with_room[cls]; i != NONE; i = bm_fry_chunks[i].next) {
-        struct bm_fry_chunk *c = &bm_fry_chunks[i];
-        if (c->free || c->aged || c->bump < blocks_per_chunk(cls))
-            return c;
-    }
+    for (uint32_t i = with_room[cls]; i != NONE; i = bm_fry_chunks[i].next)
+        if (has_warm_room(&bm_fry_chunks[i]))
+            return &bm_fry_chunks[i];
     return NULL;
 }
 

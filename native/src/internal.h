@@ -273,13 +273,13 @@ enum bm_fry_state {
     BM_FRY_FOREIGN,  /* inherited across fork(): the parent's file, never reused */
 };
 
-/* One per 2 MiB-aligned granule of the reservation (whose base is aligned: reserve.c),
- * found by address shift: ownership of a fry is O(1). Guarded by the fries lock except cls, set before any block is out. */
 /* Blocks of classes from BM_FRY_PURGE_MIN up hold whole pages: once free for a while,
  * those pages are punched (fries.c, "purge"), so at most 512 blocks per chunk. */
 #define BM_FRY_PURGE_MIN ((size_t)4096)
 #define BM_FRY_PURGE_WORDS (BM_FRY_CHUNK / BM_FRY_PURGE_MIN / 64)
 
+/* One per 2 MiB-aligned granule of the reservation (whose base is aligned: reserve.c),
+ * found by address shift: ownership of a fry is O(1). Guarded by the fries lock except cls, set before any block is out. */
 struct bm_fry_chunk {
     uint32_t cls;        /* size class + 1; 0: not a fries chunk */
     uint32_t state;      /* enum bm_fry_state */
@@ -289,7 +289,7 @@ struct bm_fry_chunk {
     void *aged;          /* blocks already free at the last purge: punched at the next */
     uint64_t purged[BM_FRY_PURGE_WORDS]; /* free blocks whose whole pages are punched */
     uint32_t purged_bytes; /* those pages' bytes: no disk reserved for them */
-    uint32_t next, prev; /* class list of chunks with room, or the empty list */
+    uint32_t next, prev; /* class list of chunks with room, or the idle or empty list */
     uint32_t purge_next; /* list of chunks with blocks to purge */
     uint32_t queued;     /* on that list */
     uint32_t fresh;      /* idle (no block out) since before the last purge: not yet */
@@ -315,14 +315,15 @@ int bm_fry_class_of(size_t size, size_t align);
 void *bm_fry_alloc(unsigned cls, bool zero);
 void bm_fry_free(struct bm_fry_chunk *chunk, void *p);
 size_t bm_fry_usable(struct bm_fry_chunk *chunk, const void *p);
-/* Punch the whole pages of free blocks: those free since the last call, or all of them.
- * The control thread calls it about every second (purging blocks 1-2 s after their
- * free), a page-out and tight memory with all set. Not under bm_lock. */
+/* Punch the whole pages of free blocks, and idle chunks whole: those free (idle) since
+ * the last call, or all of them. The control thread calls it about every second
+ * (purging blocks 1-2 s after their free); a page-out, the dirty budget and tight
+ * memory with all set. Not under bm_lock. */
 void bm_fry_purge(bool all);
 /* Control thread: bm_fry_purge every PURGE_INTERVAL_NS, or at once (all) when memory is
  * tight. No lock when nothing waits. */
 void bm_fry_purge_tick(bool tight);
-/* Any block waiting for a purge (no lock). */
+/* Any block or idle chunk waiting for a purge (no lock). */
 bool bm_fry_purge_pending(void);
 /* Bytes of blocks out of the chunk at addr (for the segment table), 0 if none. */
 uint64_t bm_fry_chunk_bytes(uintptr_t addr);
