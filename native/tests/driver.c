@@ -1946,6 +1946,16 @@ static int run_limits(char **argv, const char *const *extra, char *out, size_t s
     return finish(c);
 }
 
+/* "limits NAME" under extra, which must exit 0; its stdout in out. */
+static int run_limits_ok(const char *name, const char *const *extra, char *out, size_t size)
+{
+    char *argv[] = {NULL, (char *)name, NULL};
+    struct child c;
+    int status = run_limits(argv, extra, out, size, &c);
+    CHECK(exited_ok(status), "status %d: %s%s", status, out, c.err);
+    return PASS;
+}
+
 /* Pass when "limits ARGS" exits 0 and is silent; SKIP (saying why) on exit 3. */
 static int limits_case(char **argv, const char *const *extra)
 {
@@ -2167,11 +2177,8 @@ static int test_recycle_memory_tight(void)
 static int test_budget_skips_freed_fries(void)
 {
     const char *extra[] = {"BIGMAAC_DIRTY_BUDGET=64M", "BIGMAAC_MIN_FRY_SIZE=4K", NULL};
-    char *argv[] = {NULL, "fries-dead-writeback", NULL};
     char out[256];
-    struct child c;
-    int status = run_limits(argv, extra, out, sizeof out, &c);
-    CHECK(exited_ok(status), "status %d: %s%s", status, out, c.err);
+    CHECK(run_limits_ok("fries-dead-writeback", extra, out, sizeof out) == PASS, "limits");
     long long dead_kib = -1;
     CHECK(sscanf(out, "freed fries written %lld KiB", &dead_kib) == 1, "output: %s", out);
     /* 18 MiB of fries were freed; write_bytes counts pages, a few may be the kernel's. */
@@ -2211,11 +2218,8 @@ static int test_fries_memory_tight(void)
 static int test_budget_skips_freed_data(void)
 {
     const char *extra[] = {"BIGMAAC_DIRTY_BUDGET=64M", "BIGMAAC_MIN_BIGMAAC_SIZE=16M", NULL};
-    char *argv[] = {NULL, "dead-writeback", NULL};
     char out[256];
-    struct child c;
-    int status = run_limits(argv, extra, out, sizeof out, &c);
-    CHECK(exited_ok(status), "status %d: %s%s", status, out, c.err);
+    CHECK(run_limits_ok("dead-writeback", extra, out, sizeof out) == PASS, "limits");
     long long dead_kib = -1;
     int cached = 0;
     CHECK(sscanf(out, "freed data written %lld KiB (cached throughout: %d)", &dead_kib,

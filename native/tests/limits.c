@@ -408,6 +408,29 @@ static long long io_field(const char *key)
     return value;
 }
 
+/* Bytes this process has had written to disk and not cancelled since (by a punch or
+ * truncation before write-back), from /proc/self/io; -1 when unreadable. Taken before
+ * and after, the difference is what reached the disk. */
+static long long bytes_kept_written(void)
+{
+    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
+    return written < 0 || cancelled < 0 ? -1 : written - cancelled;
+}
+
+/* A live block of size written in full, past the dirty budget the driver sets, then
+ * time for a few of the budget's checks (every 20 ms) to start write-back. */
+static char *write_past_budget(size_t size)
+{
+    char *live = malloc(size);
+    if (!live || !owns(live))
+        return NULL;
+    memset(live, 2, size);
+    __asm__ volatile("" : : "r"(live) : "memory"); /* the stores are not dead to gcc */
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    return live;
+}
+
 /* "temporaries COUNT SIZE": big temporaries of growing sizes (none fits the previous
  * one's region, so each freed one is cached), each written in full and freed. Prints
  * how much was written to disk beyond what punches cancelled: the dead data written
@@ -417,8 +440,8 @@ static int case_temporaries(int argc, char **argv)
     CHECK(argc >= 4, "usage: temporaries COUNT SIZE");
     int count = atoi(argv[2]);
     size_t size = parse_size(argv[3]), touched = 0;
-    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
-    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    long long kept = bytes_kept_written();
+    CHECK(kept >= 0, "/proc/self/io is not readable");
     for (int i = 0; i < count; i++, size += size / 6) {
         char *p = malloc(size);
         CHECK(p && owns(p), "temporary %d of %zu MiB", i, size >> 20);
@@ -433,8 +456,7 @@ static int case_temporaries(int argc, char **argv)
      * written and not written back is cancelled before we look. */
     struct bigmaac_pageout_result r;
     CHECK(pageout(&r) == 0, "page-out");
-    long long dead = (io_field("write_bytes") - written) -
-                     (io_field("cancelled_write_bytes") - cancelled);
+    long long dead = bytes_kept_written() - kept;
     printf("touched %zu MiB, written and not cancelled %lld MiB, punched %llu (tight %llu)\n",
            touched >> 20, dead >> 20, (unsigned long long)st.punched,
            (unsigned long long)st.punched_tight);
@@ -453,8 +475,8 @@ static int case_fries_temporaries(void)
                                    160 << 10, 192 << 10, 224 << 10, 256 << 10};
     static char *blocks[sizeof sizes / sizeof sizes[0]][MAX_BLOCKS];
     size_t touched = 0, live = 0;
-    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
-    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    long long kept = bytes_kept_written();
+    CHECK(kept >= 0, "/proc/self/io is not readable");
     for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; r++) {
         size_t n = ROUND / sizes[r];
         for (size_t i = 0; i < n; i++) {
@@ -478,8 +500,7 @@ static int case_fries_temporaries(void)
     /* A page-out writes the live blocks back and purges what is still free first. */
     struct bigmaac_pageout_result result;
     CHECK(pageout(&result) == 0, "page-out");
-    long long dead = (io_field("write_bytes") - written) -
-                     (io_field("cancelled_write_bytes") - cancelled) - (long long)live;
+    long long dead = bytes_kept_written() - kept - (long long)live;
     printf("touched %zu MiB, live %zu MiB, written beyond live and not cancelled %lld MiB\n",
            touched >> 20, live >> 20, dead >> 20);
     for (size_t r = 0; r < sizeof sizes / sizeof sizes[0]; r++)
@@ -495,8 +516,8 @@ static int case_fries_temporaries(void)
 static int case_dead_writeback(void)
 {
     const size_t freed_size = 24 * MIB, live_size = 64 * MIB;
-    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
-    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    long long kept = bytes_kept_written();
+    CHECK(kept >= 0, "/proc/self/io is not readable");
     char *freed = malloc(freed_size);
     CHECK(freed && owns(freed), "freed block");
     memset(freed, 1, freed_size); /* under half the budget: no write-back yet */
@@ -506,20 +527,15 @@ static int case_dead_writeback(void)
     recycle_stats(&st);
     CHECK(st.ready_bytes >= freed_size, "the freed block is kept with its data");
     /* Not a fit for the cached region: a fresh one, written past the budget. */
-    char *live = malloc(live_size);
-    CHECK(live && owns(live), "live block");
-    memset(live, 2, live_size);
-    __asm__ volatile("" : : "r"(live) : "memory");
-    struct timespec pause = {0, 100 * 1000 * 1000}; /* a few budget checks (20 ms each) */
-    nanosleep(&pause, NULL);
+    char *live = write_past_budget(live_size);
+    CHECK(live, "live block");
     recycle_stats(&st);
     int still_cached = st.ready_bytes >= freed_size;
     /* The page-out punches the cached block (cancelling what is still dirty there) and
      * writes the live one. */
     struct bigmaac_pageout_result r;
     CHECK(pageout(&r) == 0, "page-out");
-    long long dead = (io_field("write_bytes") - written) -
-                     (io_field("cancelled_write_bytes") - cancelled) - (long long)live_size;
+    long long dead = bytes_kept_written() - kept - (long long)live_size;
     printf("freed data written %lld KiB (cached throughout: %d)\n", dead >> 10, still_cached);
     free(live);
     return 0;
@@ -536,8 +552,8 @@ static int case_fries_dead_writeback(void)
     enum { BLOCK = 64 << 10, PER_CHUNK = 32, CHUNKS = 12, N = PER_CHUNK * CHUNKS };
     const size_t live_size = 64 * MIB;
     static char *blocks[N];
-    long long written = io_field("write_bytes"), cancelled = io_field("cancelled_write_bytes");
-    CHECK(written >= 0 && cancelled >= 0, "/proc/self/io is not readable");
+    long long kept = bytes_kept_written();
+    CHECK(kept >= 0, "/proc/self/io is not readable");
     for (int i = 0; i < N; i++) {
         blocks[i] = malloc(BLOCK);
         CHECK(blocks[i] && owns(blocks[i]), "fry %d", i);
@@ -556,17 +572,11 @@ static int case_fries_dead_writeback(void)
             live_fries += BLOCK;
         }
     }
-    char *live = malloc(live_size);
-    CHECK(live && owns(live), "live block");
-    memset(live, 2, live_size);
-    __asm__ volatile("" : : "r"(live) : "memory");
-    struct timespec pause = {0, 100 * 1000 * 1000}; /* a few budget checks (20 ms each) */
-    nanosleep(&pause, NULL);
+    char *live = write_past_budget(live_size);
+    CHECK(live, "live block");
     struct bigmaac_pageout_result r;
     CHECK(pageout(&r) == 0, "page-out");
-    long long dead = (io_field("write_bytes") - written) -
-                     (io_field("cancelled_write_bytes") - cancelled) - (long long)live_size -
-                     (long long)live_fries;
+    long long dead = bytes_kept_written() - kept - (long long)live_size - (long long)live_fries;
     printf("freed fries written %lld KiB\n", dead >> 10);
     free(live);
     for (int i = 0; i < N; i++)
