@@ -182,6 +182,7 @@ static int test_fries(void)
     bm_fry_purge(true);
     struct bigmaac_fries_stats st;
     CHECK(bigmaac_fries_stats(&st) == 0 && st.purged_bytes > 0, "purged");
+    CHECK(bigmaac_fries_stats(NULL) == BIGMAAC_ERR_INVALID, "NULL is refused");
     for (int i = 0; i < COUNT; i += 2) {
         size_t size = bm_config.min_fry + (size_t)(i * 977) % (200 * 1024);
         blocks[i] = malloc(size);
