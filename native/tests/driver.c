@@ -1249,10 +1249,16 @@ static bool cgroup_create(struct cgroup *cg, const char *limit)
     return true;
 }
 
+/* A member still exiting keeps rmdir busy (EBUSY) for a moment after it has left. */
 static void cgroup_remove(struct cgroup *cg)
 {
-    if (rmdir(cg->dir) != 0)
-        fprintf(stderr, "  could not remove %s: %s\n", cg->dir, strerror(errno));
+    for (int tries = 0; rmdir(cg->dir) != 0; tries++) {
+        if (errno != EBUSY || tries == 300) {
+            fprintf(stderr, "  could not remove %s: %s\n", cg->dir, strerror(errno));
+            return;
+        }
+        usleep(100 * 1000);
+    }
 }
 
 /* Page-out lowers what the container is charged, not just our own measure. */

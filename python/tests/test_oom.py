@@ -7,6 +7,9 @@ the limit. A kernel killed by hand in the same cgroup is not called an OOM kill.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import itertools
 import json
 import os
 import signal
@@ -51,13 +54,23 @@ class MemoryCgroup:
         pytest.skip("no writable memory cgroup controller")
 
     def remove(self) -> None:
+        """Kill what is left in the cgroup and remove it. An exiting member keeps
+        rmdir busy (EBUSY) for a moment after it has left cgroup.procs."""
         deadline = time.monotonic() + 30
-        while _read(self.path / "cgroup.procs").strip():
+        while True:
+            members = _read(self.path / "cgroup.procs").split()
             if time.monotonic() > deadline:
-                for pid in _read(self.path / "cgroup.procs").split():
-                    os.kill(int(pid), signal.SIGKILL)
+                for pid in members:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+            if not members:
+                try:
+                    self.path.rmdir()
+                    return
+                except OSError as error:
+                    if error.errno != errno.EBUSY or time.monotonic() > deadline + 30:
+                        raise
             time.sleep(0.1)
-        self.path.rmdir()
 
 
 def _read(path: Path) -> str:
@@ -67,9 +80,13 @@ def _read(path: Path) -> str:
         return ""
 
 
+_cgroup_numbers = itertools.count()
+
+
 @pytest.fixture
 def cgroup():
-    group = MemoryCgroup(f"bigmaac-pytest-{os.getpid()}")
+    # A name per test: a cgroup that outlives its test does not fail the next one.
+    group = MemoryCgroup(f"bigmaac-pytest-{os.getpid()}-{next(_cgroup_numbers)}")
     yield group
     group.remove()
 
