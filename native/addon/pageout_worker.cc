@@ -3,6 +3,8 @@
 // Only the worker thread touches the request (start, wait, cancel, close); JavaScript's
 // cancel() just raises a flag the worker checks between short waits. That keeps the
 // reader's request struct single-threaded and cancel() safe to call at any time.
+// A request that times out (the process is stopped or stuck) is cancelled too, so that
+// the failure the caller sees is final.
 #include "pageout_worker.h"
 
 #include <atomic>
@@ -106,6 +108,9 @@ class PageoutWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       }
       if (rc != BIGMAAC_IN_PROGRESS) {
         errno_ = errno;
+        // Given up on, the request is withdrawn: a stopped process that resumes later
+        // must not page out when nobody waits for it, perhaps in the middle of a cell.
+        if (rc == BIGMAAC_ERR_TIMEOUT && !cancel_sent) bigmaac_pageout_cancel(request);
         return rc;
       }
       if (std::chrono::steady_clock::now() > cancel_deadline) return BIGMAAC_ERR_CANCELLED;

@@ -107,6 +107,38 @@ describe('bigmaac.node', () => {
   });
 });
 
+describe('a page-out that times out', () => {
+  let big: BigProcess | undefined;
+
+  afterEach(async () => {
+    big?.child.kill('SIGCONT');
+    await big?.stop();
+    big = undefined;
+  });
+
+  it('is withdrawn: the process, once continued, does not page out after all', async () => {
+    big = await startBigProcess(sandbox, 64 * MiB, 'jest-kernel-withdrawn');
+    big.child.kill('SIGSTOP');
+    await expect(addon.pageout(big.pid, null, sandbox.segmentDir).promise).rejects.toMatchObject({
+      code: 'ETIMEDOUT'
+    });
+    big.child.kill('SIGCONT');
+    // The slot is free once the process has dealt with the old request; the new page-out
+    // finds the memory still in RAM rather than paged out by the request given up on.
+    let result: Awaited<ReturnType<BigmaacAddon['pageout']>['promise']> | undefined;
+    while (!result) {
+      result = await addon.pageout(big.pid, null, sandbox.segmentDir).promise.catch(error => {
+        if ((error as { code?: string }).code !== 'EBUSY_PAGEOUT') {
+          throw error;
+        }
+        return new Promise<undefined>(done => setTimeout(done, 100));
+      });
+    }
+    expect(result.residentBefore).toBeGreaterThanOrEqual(64 * MiB);
+    expect(result.residentAfter).toBeLessThan(result.residentBefore / 2);
+  });
+});
+
 describe('residency', () => {
   let big: BigProcess | undefined;
 

@@ -153,7 +153,7 @@ describe('memory pressure order', () => {
     } finally {
       kernel.kill('SIGCONT');
     }
-    // Continued, it may still serve the request it was sent; then it holds new memory.
+    // Continued, it drops the page-out given up on (withdrawn) and holds new memory.
     await grow(160);
     // Still idle, still over the threshold: tried again, and this time it works.
     await expect(finished.waitFor(p => p.pid === kernel.pid && p.ok)).resolves.toMatchObject({
