@@ -415,13 +415,16 @@ export class Agent {
       };
       this.notify(Methods.pageoutFinished, params);
     };
+    debug(`page-out of ${pid} (${reason}) started`);
     try {
       const result = await this.pageouts.pageout(pid, options);
       const { bytesWritten, durationMs, residentBefore, residentAfter } = result;
+      debug(`page-out of ${pid} (${reason}) wrote ${bytesWritten} bytes`);
       report({ ok: true, result: { bytesWritten, durationMs, residentBefore, residentAfter } });
       return result;
     } catch (error) {
       const { message, data } = toResponseError(error);
+      debug(`page-out of ${pid} (${reason}) failed: ${message}`);
       report({ ok: false, error: { code: data?.code ?? 'EINTERNAL', message } });
       throw error;
     }
