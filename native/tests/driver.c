@@ -1171,11 +1171,11 @@ static int test_no_torn_snapshots(void)
     time_t end = time(NULL) + 4;
     while (time(NULL) < end && published < 1000) {
         int rc = bigmaac_snapshot(seg_dir, c.pid, &s);
-        if (rc == BIGMAAC_ERR_NO_PROCESS) {
-            if (reads)
-                break; /* the workload is done */
+        /* Done: its segment is gone, or met between its exit and the segment's removal. */
+        if (reads && (rc == BIGMAAC_ERR_NO_PROCESS || rc == BIGMAAC_ERR_STALE))
+            break;
+        if (rc == BIGMAAC_ERR_NO_PROCESS)
             continue; /* not created yet */
-        }
         if (rc == BIGMAAC_ERR_TORN) {
             torn++;
             continue;
