@@ -5,7 +5,7 @@
 import { writeFileSync } from 'fs';
 import { join } from 'path';
 
-import { BigmaacAddon, loadAddon } from '../agent/addon';
+import { AddonPageoutResult, BigmaacAddon, loadAddon } from '../agent/addon';
 import {
   ADDON,
   BigProcess,
@@ -125,7 +125,7 @@ describe('a page-out that times out', () => {
     big.child.kill('SIGCONT');
     // The slot is free once the process has dealt with the old request; the new page-out
     // finds the memory still in RAM rather than paged out by the request given up on.
-    let result: Awaited<ReturnType<BigmaacAddon['pageout']>['promise']> | undefined;
+    let result: AddonPageoutResult | undefined;
     while (!result) {
       result = await addon.pageout(big.pid, null, sandbox.segmentDir).promise.catch(error => {
         if ((error as { code?: string }).code !== 'EBUSY_PAGEOUT') {
